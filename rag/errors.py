@@ -1,0 +1,47 @@
+"""Every error the engine raises on purpose, in one tree.
+
+    RagError                    base: a message meant for the user
+    ├── ConfigError             a setting has a bad value
+    ├── QuestionError           an empty or oversized question
+    ├── CorpusError             the corpus folder is missing or unusable
+    ├── IndexMissingError       no published index yet (run `rag index`)
+    ├── IndexMismatchError      the index was built with another embedding model
+    ├── IndexLockedError        another indexer holds the lock on the index folder
+    └── CitationError           a citation does not match its source file
+
+The CLI turns them into a message and an exit code; the API into problem+json.
+"""
+
+
+class RagError(Exception):
+    """Base class: ``str(err)`` is a complete sentence for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(RagError):
+    exit_code = 2
+
+
+class QuestionError(RagError):
+    exit_code = 2
+
+
+class CorpusError(RagError):
+    exit_code = 2
+
+
+class IndexMissingError(RagError):
+    exit_code = 3
+
+
+class IndexMismatchError(RagError):
+    exit_code = 3
+
+
+class IndexLockedError(RagError):
+    exit_code = 4
+
+
+class CitationError(RagError):
+    exit_code = 1

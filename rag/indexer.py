@@ -1,0 +1,331 @@
+"""Build and publish index versions: scan, diff, chunk, embed (cached), write, publish.
+
+Layout of the index folder::
+
+    CURRENT                 the published version id (replaced atomically)
+    .lock                   held by the one indexer that may write here
+    versions/<id>/          a complete version: manifest.json, passages.jsonl,
+                            sentences.jsonl + sentences.npy, bm25/, chroma/
+    versions/<id>.building/ a build in progress (removed if a crash left it)
+
+A new version starts as a copy of the current one's Chroma folder and receives only
+the delta; the new version becomes current by one ``os.replace`` of CURRENT, so a
+reader always sees a complete index. Re-indexing an unchanged corpus writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import chunking, corpus
+from rag.chunking import Passage
+from rag.config import Settings
+from rag.embedding import EmbeddingCache, load_embedding, model_id
+from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from rag.lexical import LexicalIndex
+from rag.store import VectorStore
+
+MANIFEST_FORMAT = 1
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IndexReport:
+    version: str
+    changed: bool
+    documents: int
+    passages: int
+    added_documents: list[str] = field(default_factory=list)
+    changed_documents: list[str] = field(default_factory=list)
+    removed_documents: list[str] = field(default_factory=list)
+    embedded: int = 0
+    problems: list[corpus.FileProblem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        state = "published version" if self.changed else "unchanged, still version"
+        parts = [
+            f"{state} {self.version}: {self.documents} documents, {self.passages} passages",
+            f"{len(self.added_documents)} added, {len(self.changed_documents)} changed, "
+            f"{len(self.removed_documents)} removed",
+            f"{self.embedded} texts embedded",
+            f"{len(self.problems)} files skipped",
+            f"{self.seconds:.1f} s",
+        ]
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = [asdict(p) for p in self.problems]
+        return data
+
+
+def versions_dir(index_dir: Path) -> Path:
+    return index_dir / "versions"
+
+
+def current_version(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def read_manifest(index_dir: Path, version: str) -> dict[str, Any]:
+    path = versions_dir(index_dir) / version / "manifest.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index folder's writer lock; a second indexer is refused at once."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexLockedError(
+                f"another indexer is writing to '{index_dir}'; wait for it to finish"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _publish(index_dir: Path, version: str) -> None:
+    tmp = index_dir / f".CURRENT.{secrets.token_hex(4)}"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, index_dir / "CURRENT")
+
+
+def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
+    """Remove partial builds and versions older than the ones in ``keep``."""
+    folder = versions_dir(index_dir)
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        if child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+    for stray in index_dir.glob(".CURRENT.*"):
+        stray.unlink(missing_ok=True)
+
+
+def _passage_meta(p: Passage) -> dict[str, str | int]:
+    return {"doc_id": p.doc_id, "start_char": p.start_char, "end_char": p.end_char,
+            "start_line": p.start_line, "end_line": p.end_line, "lang": p.lang}
+
+
+def _passage_record(p: Passage) -> dict[str, Any]:
+    return {"passage_id": p.passage_id, "doc_id": p.doc_id, "start_char": p.start_char,
+            "end_char": p.end_char, "start_line": p.start_line, "end_line": p.end_line,
+            "text": p.text, "lang": p.lang, "sentences": [list(s) for s in p.sentences],
+            "content": p.content}
+
+
+def passage_from_record(r: dict[str, Any]) -> Passage:
+    return Passage(
+        passage_id=r["passage_id"], doc_id=r["doc_id"], start_char=r["start_char"],
+        end_char=r["end_char"], start_line=r["start_line"], end_line=r["end_line"],
+        text=r["text"], lang=r["lang"], sentences=tuple((s, e) for s, e in r["sentences"]),
+        content=r["content"],
+    )
+
+
+def build(settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
+    """Index ``settings.corpus_dir`` into ``settings.index_dir``; see the module doc."""
+    started = time.perf_counter()
+    index_dir = settings.index_dir
+    with writer_lock(index_dir):
+        loaded = corpus.load(settings.corpus_dir)
+        embedding = load_embedding(settings.embedding)
+        model = model_id(embedding)
+        chunk_params = {"chunk_tokens": settings.chunk_tokens,
+                        "chunk_overlap_tokens": settings.chunk_overlap_tokens}
+        previous = current_version(index_dir)
+        old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
+        if old is not None and old["embedding_model"] != model and not rebuild:
+            raise IndexMismatchError(
+                f"the index was built with embedding model '{old['embedding_model']}' but the "
+                f"setting asks for '{model}'; run `rag index --rebuild` to rebuild it"
+            )
+        if rebuild or (old is not None and old.get("chunking") != chunk_params):
+            old = None
+        _collect_garbage(index_dir, keep={previous} if previous else set())
+
+        docs = {d.doc_id: d for d in loaded.documents}
+        old_docs: dict[str, Any] = old["documents"] if old else {}
+        added = sorted(d for d in docs if d not in old_docs)
+        changed = sorted(d for d in docs if d in old_docs and old_docs[d]["sha256"] != docs[d].sha256)
+        removed = sorted(d for d in old_docs if d not in docs)
+        if old is not None and previous and not (added or changed or removed):
+            return IndexReport(
+                version=previous, changed=False, documents=len(docs),
+                passages=old["counts"]["passages"], problems=loaded.problems,
+                seconds=time.perf_counter() - started,
+            )
+
+        passages = {d: chunking.split(doc, settings.chunk_tokens, settings.chunk_overlap_tokens)
+                    for d, doc in docs.items()}
+        all_passages = [p for d in sorted(passages) for p in passages[d]]
+        sentence_keys, sentence_texts = _sentences(all_passages, docs)
+
+        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedding)
+        try:
+            todo = len(cache.missing([p.content for p in all_passages] + sentence_texts))
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress is not None:
+                    progress(done, todo)
+
+            if progress is not None:
+                progress(0, todo)
+            passage_vectors = cache.embed([p.content for p in all_passages], progress=tick)
+            sentence_vectors = cache.embed(sentence_texts, progress=tick)
+            embedded = cache.embedded
+        finally:
+            cache.close()
+
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        staging = versions_dir(index_dir) / f"{version}.building"
+        staging.mkdir(parents=True)
+        if old is not None and previous:
+            shutil.copytree(versions_dir(index_dir) / previous / "chroma", staging / "chroma")
+        store = VectorStore(staging / "chroma")
+        keep_ids = {p.passage_id for p in all_passages}
+        old_ids = {pid for d in old_docs.values() for pid in d["passages"]} if old else set()
+        store.delete(sorted(old_ids - keep_ids))
+        new_rows = [i for i, p in enumerate(all_passages) if p.passage_id not in old_ids]
+        store.add(
+            [all_passages[i].passage_id for i in new_rows],
+            [all_passages[i].content for i in new_rows],
+            passage_vectors[new_rows] if new_rows else np.zeros((0, 0), np.float32),
+            [_passage_meta(all_passages[i]) for i in new_rows],
+        )
+        if store.count() != len(all_passages):
+            raise RuntimeError(
+                f"vector store holds {store.count()} passages, expected {len(all_passages)}"
+            )
+        del store
+
+        LexicalIndex.build([p.passage_id for p in all_passages],
+                           [p.content for p in all_passages]).save(staging / "bm25")
+        with open(staging / "passages.jsonl", "w", encoding="utf-8") as out:
+            for p in all_passages:
+                out.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
+        np.save(staging / "sentences.npy", sentence_vectors)
+        (staging / "sentences.json").write_text(json.dumps(sentence_keys), encoding="utf-8")
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "version": version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "corpus_dir": str(settings.corpus_dir),
+            "embedding_model": model,
+            "chunking": chunk_params,
+            "counts": {"documents": len(docs), "passages": len(all_passages),
+                       "sentences": len(sentence_keys)},
+            "documents": {
+                d: {"sha256": doc.sha256, "lang": doc.lang, "title": doc.title, "kind": doc.kind,
+                    "passages": [p.passage_id for p in passages[d]]}
+                for d, doc in sorted(docs.items())
+            },
+            "problems": [asdict(p) for p in loaded.problems],
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        final = versions_dir(index_dir) / version
+        os.replace(staging, final)
+        _publish(index_dir, version)
+        _collect_garbage(index_dir, keep={version} | ({previous} if previous else set()))
+        return IndexReport(
+            version=version, changed=True, documents=len(docs), passages=len(all_passages),
+            added_documents=added, changed_documents=changed, removed_documents=removed,
+            embedded=embedded, problems=loaded.problems, seconds=time.perf_counter() - started,
+        )
+
+
+def _sentences(
+    passages: list[Passage], docs: dict[str, corpus.SourceDocument]
+) -> tuple[list[list[Any]], list[str]]:
+    """The distinct sentences of all passages: keys [doc_id, start, end] and contents."""
+    keys: list[list[Any]] = []
+    texts: list[str] = []
+    seen: set[tuple[str, int, int]] = set()
+    for p in passages:
+        doc = docs[p.doc_id]
+        for start, end in p.sentences:
+            if (p.doc_id, start, end) in seen:
+                continue
+            seen.add((p.doc_id, start, end))
+            keys.append([p.doc_id, start, end])
+            texts.append(chunking.fold_content(doc.plain[start:end], doc.kind))
+    return keys, texts
+
+
+@dataclass
+class LoadedIndex:
+    """A published version, opened for reading."""
+
+    version: str
+    path: Path
+    manifest: dict[str, Any]
+    passages: dict[str, Passage]
+    order: list[str]
+    lexical: LexicalIndex
+    vectors: VectorStore
+    sentence_rows: dict[tuple[str, int, int], int]
+    sentence_vectors: np.ndarray
+
+    @property
+    def embedding_model(self) -> str:
+        return str(self.manifest["embedding_model"])
+
+
+def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:
+    """Open the published version; errors name what is wrong and what to run."""
+    version = current_version(settings.index_dir)
+    if version is None:
+        raise IndexMissingError(
+            f"no index in '{settings.index_dir}'; run `rag index` to build one"
+        )
+    path = versions_dir(settings.index_dir) / version
+    manifest = read_manifest(settings.index_dir, version)
+    if expected_model is not None and manifest["embedding_model"] != expected_model:
+        raise IndexMismatchError(
+            f"the index was built with embedding model '{manifest['embedding_model']}' but the "
+            f"setting asks for '{expected_model}'; run `rag index --rebuild` to rebuild it"
+        )
+    passages: dict[str, Passage] = {}
+    order: list[str] = []
+    with open(path / "passages.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            p = passage_from_record(json.loads(line))
+            passages[p.passage_id] = p
+            order.append(p.passage_id)
+    keys = json.loads((path / "sentences.json").read_text(encoding="utf-8"))
+    return LoadedIndex(
+        version=version, path=path, manifest=manifest, passages=passages, order=order,
+        lexical=LexicalIndex.load(path / "bm25"), vectors=VectorStore(path / "chroma"),
+        sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
+        sentence_vectors=np.load(path / "sentences.npy"),
+    )

@@ -1,0 +1,97 @@
+"""BM25 over the passages, with tokenisation that works for every corpus language.
+
+- Unicode NFKC and case folding.
+- Arabic: diacritics and tatweel removed; alef forms (أ إ آ ٱ) -> ا, ى -> ي,
+  ة -> ه, ؤ -> و, ئ -> ي; the article and its common clitics (ال، وال، بال، كال، فال،
+  لل) stripped from words long enough to keep a stem.
+- Chinese (and other CJK ideographs): overlapping character bigrams.
+- Numbers kept whole ("600,000" -> "600000", "1.5" stays), Latin-script names and
+  model names kept whole as letters-and-digits runs ("DeepSeek", "v3", "h800").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+_AR_DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
+_AR_MAP = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه",
+                         "ؤ": "و", "ئ": "ي"})
+_AR_PREFIX = re.compile(r"^(?:وال|بال|كال|فال|لل|ال)(?=\S{3,})")
+_CJK = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF"
+_TOKEN = re.compile(
+    rf"(?P<num>\d+(?:[.,]\d+)*)|(?P<cjk>[{_CJK}]+)|(?P<word>[^\W\d_{_CJK}](?:[^\W_{_CJK}])*)"
+)
+_THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
+
+
+def normalize_arabic(text: str) -> str:
+    return _AR_DIACRITICS.sub("", text).translate(_AR_MAP)
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens of ``text`` (see the module docstring for the rules)."""
+    text = normalize_arabic(unicodedata.normalize("NFKC", text).casefold())
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup == "num":
+            num = match.group()
+            tokens.append(re.sub(r"[.,]", "", num) if _THOUSANDS.fullmatch(num) else num)
+        elif match.lastgroup == "cjk":
+            run = match.group()
+            tokens.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+        else:
+            word = match.group()
+            if _ARABIC_LETTER.match(word):
+                word = _AR_PREFIX.sub("", word)
+            tokens.append(word)
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 (bm25s, Lucene variant) over passage texts, addressed by passage id."""
+
+    def __init__(self, ids: Sequence[str], bm25: bm25s.BM25) -> None:
+        self.ids = list(ids)
+        self._bm25 = bm25
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
+        bm25 = bm25s.BM25()
+        # bm25s cannot index an empty token list: give such a passage a placeholder.
+        bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        return cls(ids, bm25)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(str(folder), show_progress=False)
+        (folder / "ids.txt").write_text("\n".join(self.ids), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
+        return cls(ids, bm25)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage (in ``ids`` order) for ``query``."""
+        tokens = tokenize(query)
+        if not tokens or not self.ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best passages with a positive score, best first."""
+        scores = self.scores(query)
+        k = min(k, len(scores))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]

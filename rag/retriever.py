@@ -1,0 +1,101 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings over the same passages, fused.
+
+Two fusion methods (``Settings.fusion``):
+
+- ``rrf``: reciprocal rank fusion, ``sum(1 / (rrf_k + rank))`` over both rankings.
+- ``weighted``: ``w * dense + (1 - w) * bm25``, each min-max normalised over the
+  candidates; a passage missing from a ranking scores 0 there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from llama_index.core.embeddings import BaseEmbedding
+
+from rag.chunking import Passage
+from rag.config import Settings
+from rag.indexer import LoadedIndex
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    passage: Passage
+    score: float
+    """Fused score (higher is better); comparable only within one search."""
+    dense: float | None
+    """Cosine similarity to the question, when the dense ranking found the passage."""
+    lexical: float | None
+    """BM25 score, when the lexical ranking found the passage."""
+
+
+@dataclass
+class SearchResult:
+    question: str
+    query_vector: np.ndarray
+    passages: list[ScoredPassage]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
+    """Reciprocal rank fusion of rankings (lists of ids, best first)."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking, start=1):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _minmax(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi - lo < 1e-9:
+        return {pid: 1.0 for pid in scores}
+    return {pid: (s - lo) / (hi - lo) for pid, s in scores.items()}
+
+
+def weighted(dense: dict[str, float], lexical: dict[str, float], w: float) -> dict[str, float]:
+    """Convex combination of min-max normalised dense and BM25 scores."""
+    d, lex = _minmax(dense), _minmax(lexical)
+    return {pid: w * d.get(pid, 0.0) + (1 - w) * lex.get(pid, 0.0) for pid in {*d, *lex}}
+
+
+class Retriever:
+    def __init__(self, index: LoadedIndex, embedding: BaseEmbedding, settings: Settings) -> None:
+        self.index = index
+        self.embedding = embedding
+        self.settings = settings
+
+    def embed_query(self, question: str) -> np.ndarray:
+        return np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
+
+    def search(self, question: str, top_k: int | None = None,
+               query_vector: np.ndarray | None = None) -> SearchResult:
+        top_k = top_k or self.settings.top_k
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if query_vector is None:
+            query_vector = self.embed_query(question)
+        t1 = time.perf_counter()
+        timings["embed"] = (t1 - t0) * 1000
+        n = self.settings.candidates
+        dense = dict(self.index.vectors.query(query_vector, n))
+        lexical = dict(self.index.lexical.search(question, n))
+        if self.settings.fusion == "rrf":
+            fused = rrf([list(dense), list(lexical)], self.settings.rrf_k)
+        else:
+            fused = weighted(dense, lexical, self.settings.fusion_dense_weight)
+        best = sorted(fused, key=lambda pid: (-fused[pid], pid))[:top_k]
+        timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        return SearchResult(
+            question=question,
+            query_vector=query_vector,
+            passages=[
+                ScoredPassage(self.index.passages[pid], fused[pid], dense.get(pid), lexical.get(pid))
+                for pid in best
+            ],
+            timings_ms=timings,
+        )
