@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from rag.chunking import Passage
@@ -34,8 +35,13 @@ RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
 CORROBORATION = 0.90
 """Two sentences whose embeddings are this close say the same thing."""
-MARGIN = 0.04
+MARGIN = 0.01
 """A further citation must score within this of the best one."""
+MIN_WORDS = 5
+"""Shorter sentences (headings, clause fragments) are quoted only when nothing else is."""
+MIN_CJK_CHARS = 12
+BASELINE_SAMPLE = 4096
+"""Sentences that estimate a question's baseline similarity to the corpus."""
 
 
 class Answer(BaseModel):
@@ -77,6 +83,13 @@ def message(kind: str, lang: str) -> str:
     return table.get(lang, table["en"])
 
 
+def _is_short(text: str) -> bool:
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    if cjk:
+        return cjk < MIN_CJK_CHARS
+    return len(text.split()) < MIN_WORDS
+
+
 _IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
 
 
@@ -88,7 +101,10 @@ class Candidate:
     end: int
     row: int
     score: float
-    passage_rank: int
+    """Cosine similarity plus lexical evidence, less the rank prior: orders sentences."""
+    support: float
+    """``score`` above the question's baseline similarity to the corpus."""
+    short: bool
 
 
 class ExtractiveAnswerer:
@@ -99,6 +115,17 @@ class ExtractiveAnswerer:
         self.settings = settings
         self._idf = self._document_frequencies(index)
         self._vocab = set(self._idf)
+        self._max_idf = math.log(1 + (len(index.passages) + 0.5) / 0.5)
+        rows = index.sentence_vectors.shape[0]
+        step = max(1, rows // BASELINE_SAMPLE)
+        self._baseline_rows = index.sentence_vectors[::step]
+
+    def baseline(self, query_vector: np.ndarray) -> float:
+        """Mean similarity of the question to the corpus's sentences: what any
+        sentence scores for it, whatever it asks. Support is measured above it."""
+        if self._baseline_rows.shape[0] == 0:
+            return 0.0
+        return float((self._baseline_rows @ query_vector).mean())
 
     @staticmethod
     def _document_frequencies(index: LoadedIndex) -> dict[str, float]:
@@ -115,7 +142,7 @@ class ExtractiveAnswerer:
         return [t for t in tokenize(question) if _IDENTIFIER.match(t) and t not in self._vocab]
 
     def _overlap(self, q_tokens: set[str], sentence: str) -> float:
-        weights = {t: self._idf.get(t, 0.0) for t in q_tokens}
+        weights = {t: self._idf.get(t, self._max_idf) for t in q_tokens}
         total = sum(weights.values())
         if total <= 0:
             return 0.0
@@ -127,6 +154,7 @@ class ExtractiveAnswerer:
         seen: set[tuple[str, int, int]] = set()
         out: list[Candidate] = []
         vectors = self.index.sentence_vectors
+        baseline = self.baseline(search.query_vector)
         for rank, scored in enumerate(search.passages):
             p = scored.passage
             for start, end in p.sentences:
@@ -139,8 +167,9 @@ class ExtractiveAnswerer:
                 cosine = float(vectors[row] @ search.query_vector)
                 score = (cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text)
                          - RANK_WEIGHT * rank)
-                out.append(Candidate(p, p.doc_id, start, end, row, score, rank))
-        out.sort(key=lambda c: -c.score)
+                out.append(Candidate(p, p.doc_id, start, end, row, score, score - baseline,
+                                     _is_short(text)))
+        out.sort(key=lambda c: (c.short, -c.score))
         return out
 
     def select(self, ranked: list[Candidate]) -> list[Candidate]:
@@ -155,6 +184,8 @@ class ExtractiveAnswerer:
         for cand in ranked[1:]:
             if len(chosen) >= self.settings.max_citations:
                 break
+            if cand.short and not best.short:
+                continue
             files = {c.doc_id for c in chosen}
             same_as = max(float(vectors[cand.row] @ vectors[c.row]) for c in chosen)
             if cand.doc_id in files:
@@ -180,7 +211,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, search: SearchResult, lang: str) -> Draft:
         ranked = self.candidates(question, search)
-        support = ranked[0].score if ranked else 0.0
+        support = ranked[0].support if ranked else 0.0
         unknown = self.unknown_identifiers(question)
         if not ranked or support < self.settings.abstain_threshold or unknown:
             warnings = [f"unknown_term: {t}" for t in unknown]

@@ -21,13 +21,15 @@ from functools import lru_cache
 from rag.corpus import SourceDocument
 
 Span = tuple[int, int]
+VERSION = 2
+"""Bumped whenever the splitting rules change, so that `rag index` re-chunks."""
 
 _CLOSERS = re.escape("\"'”’)]»」』›")
 _LATIN_END = re.compile(rf"[.!?…]+[{_CLOSERS}]*(?=\s|$)")
 _ARABIC_END = re.compile(rf"[؟۔]+[{_CLOSERS}]*")
 _CJK_END = re.compile(rf"[。！？]+[{_CLOSERS}]*")
 _CLAUSE = re.compile(r"[,،;؛，、:：]\s*")
-_NUMBERED = re.compile(r"^\W*\w{0,3}\W*$")
+_NUMBERED = re.compile(r"^\W*(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})\W*$")
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,14 @@ class Settings(BaseSettings):
     """Passages returned by retrieval."""
     candidates: int = 30
     """Candidates taken from each retriever (dense, BM25) before fusion."""
-    fusion: Literal["rrf", "weighted"] = "rrf"
-    fusion_dense_weight: float = 0.5
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    fusion_dense_weight: float = 0.7
     """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
     rrf_k: int = 60
 
-    abstain_threshold: float = 0.80
-    """Minimum support score of the best sentence; below it the service abstains."""
+    abstain_threshold: float = 0.07
+    """Minimum support of the best sentence (its score above the question's mean similarity
+    to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
     max_citations: int = 3
     max_question_chars: int = 2000
 

@@ -156,7 +156,7 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
         loaded = corpus.load(settings.corpus_dir)
         embedding = load_embedding(settings.embedding)
         model = model_id(embedding)
-        chunk_params = {"chunk_tokens": settings.chunk_tokens,
+        chunk_params = {"chunker": chunking.VERSION, "chunk_tokens": settings.chunk_tokens,
                         "chunk_overlap_tokens": settings.chunk_overlap_tokens}
         previous = current_version(index_dir)
         old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None

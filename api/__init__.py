@@ -1,0 +1,1 @@
+"""The edges of the service (HTTP, OpenAI-compatible route, Slack): built on rag/."""

@@ -1,0 +1,255 @@
+"""The ``rag`` command: index a corpus, ask it questions, chat, list sources, evaluate.
+
+Exit codes: 0 ok, 2 usage or bad input, 3 no index (or one built with another
+embedding model), 4 another indexer is running, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rag.config import Settings
+from rag.errors import ConfigError, RagError
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+EXAMPLES = """\
+examples:
+  rag index                                   build or update the index of seeds/
+  rag index --corpus ~/articles --rebuild     rebuild from scratch for another folder
+  rag ask "How much did DeepSeek V3 cost to train?"
+  rag ask "Siapakah pengasas DeepSeek?" --json --top-k 8
+  rag chat                                    a conversation; follow-ups use its history
+  rag sources                                 documents with language and passage count
+  rag eval evals/seeds_dev.jsonl --json       metrics overall and per language
+
+settings come from RAG_* environment variables or .env (see README), e.g.
+  RAG_CORPUS_DIR=seeds RAG_INDEX_DIR=var/index RAG_TOP_K=5
+"""
+
+QUOTE_CHARS = 200
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Ask a folder of articles questions; every answer cites exact sentences.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update the index (only what changed is embedded)")
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: RAG_CORPUS_DIR or seeds)")
+    p.add_argument("--rebuild", action="store_true", help="ignore the current index and rebuild")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("ask", help="answer one question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer JSON")
+    p.add_argument("--top-k", type=int, help="passages to retrieve (default: RAG_TOP_K or 5)")
+    p.add_argument("--conversation", help="continue this conversation id")
+
+    sub.add_parser("chat", help="interactive chat that keeps the conversation (/new, /quit)")
+
+    p = sub.add_parser("sources", help="list the indexed documents")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="run an eval set (JSONL) and print its metrics")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="print the metrics JSON")
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--details", type=Path, help="write per-question results (JSONL) here")
+    return parser
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def format_answer(answer: Any) -> str:
+    lines = [answer.answer]
+    if answer.citations:
+        lines.append("")
+    for c in answer.citations:
+        quote = " ".join(c.quote.split())
+        if len(quote) > QUOTE_CHARS:
+            quote = quote[: QUOTE_CHARS - 1] + "…"
+        where = f"line {c.start_line}" if c.start_line == c.end_line else (
+            f"lines {c.start_line}-{c.end_line}")
+        lines.append(f'[{c.n}] {c.source}, {where}: "{quote}"')
+    lines.extend(f"warning: {w}" for w in answer.warnings)
+    return "\n".join(lines)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.indexer import build
+
+    settings = _settings(corpus_dir=args.corpus)
+    progress = None
+    bar: Any = None
+    if sys.stderr.isatty() and not args.json:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("embedding", total=None)
+        bar.start()
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+    try:
+        report = build(settings, rebuild=args.rebuild, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        for problem in report.problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        print(report.summary())
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.chat import ChatService
+
+    service = ChatService(_settings())
+    try:
+        answer = service.ask(args.question, args.conversation, args.top_k)
+    finally:
+        service.close()
+    if args.json:
+        print(answer.model_dump_json(indent=1))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.chat import ChatService
+
+    service = ChatService(_settings())
+    interactive = sys.stdin.isatty()
+    conversation: str | None = None
+    if interactive:
+        print("Ask about the corpus; /new starts a new conversation, /quit or Ctrl-D ends.")
+    try:
+        while True:
+            try:
+                line = input("> " if interactive else "")
+            except EOFError:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line in {"/quit", "/exit"}:
+                break
+            if line == "/new":
+                conversation = None
+                continue
+            try:
+                answer = service.ask(line, conversation)
+            except RagError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                continue
+            conversation = answer.conversation_id
+            print(format_answer(answer) + "\n", flush=True)
+    finally:
+        service.close()
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from rag.errors import IndexMissingError
+    from rag.indexer import current_version, read_manifest
+
+    settings = _settings()
+    version = current_version(settings.index_dir)
+    if version is None:
+        raise IndexMissingError(f"no index in '{settings.index_dir}'; run `rag index` to build one")
+    manifest = read_manifest(settings.index_dir, version)
+    rows = [
+        {"source": d, "title": info["title"], "lang": info["lang"],
+         "passages": len(info["passages"]), "sha256": info["sha256"]}
+        for d, info in manifest["documents"].items()
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"index version {version}")
+    for column in ("source", "lang", "passages", "title"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["source"], r["lang"], str(r["passages"]), r["title"][:60])
+    Console().print(table)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag import evaluation
+    from rag.chat import ChatService
+
+    items = evaluation.load_eval_set(args.file)
+    service = ChatService(_settings())
+    try:
+        results = evaluation.run(service, items, args.top_k)
+    finally:
+        service.close()
+    report = evaluation.report(results)
+    if args.details:
+        evaluation.write_details(results, args.details)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    names = [k for k in report["overall"] if k != "n"]
+    table = Table(title=f"{args.file} ({report['n']} questions)")
+    table.add_column("metric")
+    groups = {"overall": report["overall"], **report["by_lang"]}
+    for group in groups:
+        table.add_column(f"{group} ({groups[group]['n']})", justify="right")
+    for name in names:
+        values = [groups[g][name] for g in groups]
+        table.add_row(name, *("-" if v is None else f"{v:.3f}" for v in values))
+    Console().print(table)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "sources": cmd_sources,
+            "eval": cmd_eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

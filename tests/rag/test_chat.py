@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.chat import ChatService, condense, entities, validate_question
+from rag.config import Settings
+from rag.corpus import read_source_text
+from rag.errors import IndexMissingError, QuestionError
+from rag.indexer import build
+
+
+def test_entities_are_names_model_names_and_numbers() -> None:
+    assert entities("What did DeepSeek V3 cost in 2024?") == ["DeepSeek", "V3", "2024"]
+
+
+def test_follow_up_inherits_entities_of_the_earlier_question() -> None:
+    history = ["How was DeepSeek V3 trained?"]
+    assert condense("And how much did it cost?", history) == "And how much did it cost? (DeepSeek V3)"
+    # a question that names its own subject stands alone
+    own = "How much did the Stargate project of OpenAI cost in total?"
+    assert condense(own, history) == own
+    assert condense("And how much did it cost?", []) == "And how much did it cost?"
+
+
+def test_bad_questions_get_clear_errors() -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question("  \n ", 2000)
+    with pytest.raises(QuestionError, match="2001 characters long, over the limit of 2000"):
+        validate_question("x" * 2001, 2000)
+    assert validate_question("  ok? ", 2000) == "ok?"
+
+
+def test_service_needs_an_index(settings: Settings) -> None:
+    with pytest.raises(IndexMissingError):
+        ChatService(settings)
+
+
+def test_answer_quotes_verified_sentences_and_keeps_conversation(settings: Settings) -> None:
+    build(settings)
+    service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
+    answer = service.ask("Which chip did DeepSeek use, the H800?")
+    assert not answer.abstained and answer.citations
+    assert 1 <= len(answer.citations) <= settings.max_citations
+    for c in answer.citations:
+        assert read_source_text(settings.corpus_dir, c.source)[c.start_char : c.end_char] == c.quote
+        assert f"[{c.n}]" in answer.answer
+    assert set(answer.timings_ms) == {"embed", "retrieve", "answer", "total"}
+    follow = service.ask("And the export controls?", answer.conversation_id)
+    assert follow.conversation_id == answer.conversation_id
+    assert service.conversations.standalone_questions(answer.conversation_id)[1] == (
+        "And the export controls? (DeepSeek H800)"
+    )
+    with pytest.raises(QuestionError, match="top_k must be > 0"):
+        service.ask("x", top_k=0)
+
+
+def test_unknown_model_name_makes_it_abstain(settings: Settings) -> None:
+    build(settings)
+    service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
+    answer = service.ask("Which chip did DeepSeek use for the H900?")
+    assert answer.abstained and answer.citations == []
+    assert answer.warnings == ["unknown_term: h900"]
+    assert answer.answer == "The corpus does not answer this question."
+
+
+def test_service_switches_to_a_new_version_without_restart(settings: Settings) -> None:
+    build(settings)
+    service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
+    old = service.engine.index.version
+    (settings.corpus_dir / "tea.md").write_text("Longjing tea grows near West Lake.", encoding="utf-8")
+    build(settings)
+    answer = service.ask("Where does Longjing tea grow?")
+    assert service.engine.index.version != old
+    assert answer.citations[0].source == "tea.md"

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import chunking, corpus
+from rag.chunking import count_tokens, pack, split, split_sentences
+from tests.conftest import SEEDS
+
+
+def _texts(text: str) -> list[str]:
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+@pytest.mark.parametrize("doc", corpus.load(SEEDS).documents, ids=lambda d: d.doc_id)
+def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(doc: corpus.SourceDocument) -> None:
+    raw = (SEEDS / doc.doc_id).read_text(encoding="utf-8")
+    passages = split(doc, 160, 40)
+    assert passages
+    for p in passages:
+        assert p.text == raw[p.start_char : p.end_char]
+        assert p.start_line == raw.count("\n", 0, p.start_char) + 1
+        assert p.end_line == raw.count("\n", 0, p.end_char - 1) + 1
+        for s, e in p.sentences:
+            assert p.start_char <= s < e <= p.end_char
+    # every sentence of the document is in some passage: nothing is dropped
+    covered = {span for p in passages for span in p.sentences}
+    assert len(covered) == len({span for p in passages for span in p.sentences})
+    assert passages[0].start_char == split_sentences(doc.plain)[0][0]
+    assert passages[-1].end_char == len(raw.rstrip())
+
+
+def test_arabic_sentences_end_at_question_mark_and_full_stop() -> None:
+    text = "ما هو السبب؟ لم يتخلف R1 عن نظيره. بل طابق أداءه۔ انتهى"
+    assert _texts(text) == ["ما هو السبب؟", "لم يتخلف R1 عن نظيره.", "بل طابق أداءه۔", "انتهى"]
+
+
+def test_chinese_sentences_need_no_space_after_the_mark() -> None:
+    assert _texts("DeepSeek很便宜。它来自杭州！真的吗？是的") == [
+        "DeepSeek很便宜。", "它来自杭州！", "真的吗？", "是的"
+    ]
+
+
+def test_abbreviation_followed_by_lower_case_does_not_end_a_sentence() -> None:
+    text = "dari OpenAI Inc. hingga gergasi cip Nvidia Corp. Era menganggap itu."
+    assert _texts(text) == ["dari OpenAI Inc. hingga gergasi cip Nvidia Corp.", "Era menganggap itu."]
+
+
+def test_vietnamese_and_list_numbers() -> None:
+    text = "Chi phí thấp. Mô hình mạnh mẽ!\n  1. حجم لا مثيل له: يوفر حجم."
+    assert _texts(text) == ["Chi phí thấp.", "Mô hình mạnh mẽ!", "1. حجم لا مثيل له: يوفر حجم."]
+
+
+def test_a_line_break_ends_a_sentence() -> None:
+    assert _texts("Heading without stop\nBody text. More") == ["Heading without stop", "Body text.", "More"]
+
+
+def test_pack_respects_budget_and_overlaps() -> None:
+    assert pack([5, 5, 5, 5], max_tokens=10, overlap_tokens=5) == [(0, 1), (1, 2), (2, 3)]
+    assert pack([5, 5, 5, 5], max_tokens=10, overlap_tokens=0) == [(0, 1), (2, 3)]
+    assert pack([20, 3], max_tokens=10, overlap_tokens=5) == [(0, 0), (1, 1)]
+
+
+def test_a_sentence_over_budget_is_cut_at_clause_marks(tmp_path: Path) -> None:
+    sentence = "، ".join(f"جزء رقم {i} من جملة طويلة جدا" for i in range(40)) + "."
+    path = tmp_path / "long.txt"
+    path.write_text(sentence, encoding="utf-8")
+    doc = corpus.read_document(path, "long.txt")
+    passages = split(doc, max_tokens=60, overlap_tokens=10)
+    assert len(passages) > 1
+    for p in passages:
+        assert p.text == sentence[p.start_char : p.end_char]
+        for s, e in p.sentences:
+            assert count_tokens(sentence[s:e]) <= 60
+
+
+def test_html_passages_index_into_the_raw_file(corpus_dir: Path) -> None:
+    doc = corpus.read_document(corpus_dir / "page.html", "page.html")
+    passages = split(doc)
+    raw = (corpus_dir / "page.html").read_text(encoding="utf-8")
+    assert all(p.text == raw[p.start_char : p.end_char] for p in passages)
+    contents = " ".join(p.content for p in passages)
+    assert "harbour of Hangzhou & its boats are famous." in contents
+    assert "color" not in contents and "<b>" not in contents
+
+
+def test_split_rejects_bad_budget(corpus_dir: Path) -> None:
+    doc = corpus.read_document(corpus_dir / "notes.md", "notes.md")
+    with pytest.raises(ValueError, match="overlap_tokens < max_tokens"):
+        chunking.split(doc, max_tokens=10, overlap_tokens=10)
