@@ -165,10 +165,12 @@ class ExtractiveAnswerer:
                 row = self.index.sentence_rows[key]
                 text = p.text[start - p.start_char : end - p.start_char]
                 cosine = float(vectors[row] @ search.query_vector)
-                score = (cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text)
-                         - RANK_WEIGHT * rank)
-                out.append(Candidate(p, p.doc_id, start, end, row, score, score - baseline,
-                                     _is_short(text)))
+                score = cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text) - RANK_WEIGHT * rank
+                out.append(
+                    Candidate(
+                        p, p.doc_id, start, end, row, score, score - baseline, _is_short(text)
+                    )
+                )
         out.sort(key=lambda c: (c.short, -c.score))
         return out
 
@@ -204,9 +206,16 @@ class ExtractiveAnswerer:
         start_line = passage.start_line + passage.text.count("\n", 0, offset)
         doc = self.index.manifest["documents"][cand.doc_id]
         return Citation(
-            n=n, source=cand.doc_id, title=doc["title"], start_char=cand.start,
-            end_char=cand.end, start_line=start_line, end_line=start_line + quote.count("\n"),
-            quote=quote, lang=doc["lang"], score=round(score, 4),
+            n=n,
+            source=cand.doc_id,
+            title=doc["title"],
+            start_char=cand.start,
+            end_char=cand.end,
+            start_line=start_line,
+            end_line=start_line + quote.count("\n"),
+            quote=quote,
+            lang=doc["lang"],
+            score=round(score, 4),
         )
 
     def answer(self, question: str, search: SearchResult, lang: str) -> Draft:

@@ -25,9 +25,35 @@ from rag.indexer import LoadedIndex, current_version, open_index
 from rag.retriever import Retriever, SearchResult
 
 _ENTITY = re.compile(r"\b(?:[A-Z][\w-]*|\w*\d\w*)\b")
-_QUESTION_WORDS = {"What", "Who", "Whom", "Which", "When", "Where", "Why", "How", "And", "Is",
-                   "Are", "Did", "Does", "Do", "Can", "Could", "Tell", "The", "In", "Of", "Apa",
-                   "Siapa", "Berapa", "Bagaimana", "Mengapa", "Di", "Dan"}
+_QUESTION_WORDS = {
+    "What",
+    "Who",
+    "Whom",
+    "Which",
+    "When",
+    "Where",
+    "Why",
+    "How",
+    "And",
+    "Is",
+    "Are",
+    "Did",
+    "Does",
+    "Do",
+    "Can",
+    "Could",
+    "Tell",
+    "The",
+    "In",
+    "Of",
+    "Apa",
+    "Siapa",
+    "Berapa",
+    "Bagaimana",
+    "Mengapa",
+    "Di",
+    "Dan",
+}
 _FOLLOW_UP_MAX_WORDS = 9
 
 
@@ -94,7 +120,14 @@ class ConversationStore:
             ).fetchone()
             self._db.execute(
                 "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, count, question, standalone, answer.model_dump_json(), time.time()),
+                (
+                    conversation_id,
+                    count,
+                    question,
+                    standalone,
+                    answer.model_dump_json(),
+                    time.time(),
+                ),
             )
 
     def close(self) -> None:
@@ -129,8 +162,11 @@ class ChatService:
 
     def _open(self) -> Engine:
         index = open_index(self.settings, expected_model=self.model)
-        return Engine(index, Retriever(index, self.embedding, self.settings),
-                      ExtractiveAnswerer(index, self.settings))
+        return Engine(
+            index,
+            Retriever(index, self.embedding, self.settings),
+            ExtractiveAnswerer(index, self.settings),
+        )
 
     def reload_if_changed(self) -> bool:
         """Switch to a newly published index version; True when it switched."""
@@ -142,13 +178,15 @@ class ChatService:
                 return True
         return False
 
-    def ask(self, question: str, conversation_id: str | None = None,
-            top_k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, conversation_id: str | None = None, top_k: int | None = None
+    ) -> Answer:
         """Answer a question (a follow-up when ``conversation_id`` names a conversation)."""
         return self.respond(question, conversation_id, top_k).answer
 
-    def respond(self, question: str, conversation_id: str | None = None,
-                top_k: int | None = None) -> Turn:
+    def respond(
+        self, question: str, conversation_id: str | None = None, top_k: int | None = None
+    ) -> Turn:
         """Like ``ask``, also returning what retrieval found."""
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
@@ -156,7 +194,9 @@ class ChatService:
             raise QuestionError(f"top_k must be > 0, got {top_k}")
         self.reload_if_changed()
         engine = self.engine
-        history = self.conversations.standalone_questions(conversation_id) if conversation_id else []
+        history = (
+            self.conversations.standalone_questions(conversation_id) if conversation_id else []
+        )
         standalone = condense(question, history)
         lang = detect_language(question)
         lang = lang if lang != "und" else "en"
@@ -190,4 +230,3 @@ class ChatService:
 
     def close(self) -> None:
         self.conversations.close()
-

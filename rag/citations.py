@@ -72,7 +72,10 @@ def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verifi
     good: list[Citation] = []
     for citation in citations:
         source_text = sources.get(citation.source)
-        if source_text is None or source_text[citation.start_char : citation.end_char] != citation.quote:
+        if (
+            source_text is None
+            or source_text[citation.start_char : citation.end_char] != citation.quote
+        ):
             warnings.append(f"citation_mismatch: {citation.source} changed since it was indexed")
             continue
         good.append(citation)

@@ -89,8 +89,11 @@ def format_answer(answer: Any) -> str:
         quote = " ".join(c.quote.split())
         if len(quote) > QUOTE_CHARS:
             quote = quote[: QUOTE_CHARS - 1] + "…"
-        where = f"line {c.start_line}" if c.start_line == c.end_line else (
-            f"lines {c.start_line}-{c.end_line}")
+        where = (
+            f"line {c.start_line}"
+            if c.start_line == c.end_line
+            else (f"lines {c.start_line}-{c.end_line}")
+        )
         lines.append(f'[{c.n}] {c.source}, {where}: "{quote}"')
     lines.extend(f"warning: {w}" for w in answer.warnings)
     return "\n".join(lines)
@@ -185,8 +188,13 @@ def cmd_sources(args: argparse.Namespace) -> int:
         raise IndexMissingError(f"no index in '{settings.index_dir}'; run `rag index` to build one")
     manifest = read_manifest(settings.index_dir, version)
     rows = [
-        {"source": d, "title": info["title"], "lang": info["lang"],
-         "passages": len(info["passages"]), "sha256": info["sha256"]}
+        {
+            "source": d,
+            "title": info["title"],
+            "lang": info["lang"],
+            "passages": len(info["passages"]),
+            "sha256": info["sha256"],
+        }
         for d, info in manifest["documents"].items()
     ]
     if args.json:
@@ -232,12 +240,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name in names:
         values = [groups[g][name] for g in groups]
         table.add_row(name, *("-" if v is None else f"{v:.3f}" for v in values))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "sources": cmd_sources,
-            "eval": cmd_eval}
+COMMANDS = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "sources": cmd_sources,
+    "eval": cmd_eval,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     max_citations: int = 3
     max_question_chars: int = 2000
 
-    @field_validator("chunk_tokens", "top_k", "candidates", "rrf_k", "max_citations",
-                     "max_question_chars")
+    @field_validator(
+        "chunk_tokens", "top_k", "candidates", "rrf_k", "max_citations", "max_question_chars"
+    )
     @classmethod
     def _positive(cls, value: int, info: object) -> int:
         if value <= 0:

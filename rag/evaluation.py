@@ -93,12 +93,17 @@ class QuestionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.item.id, "question": self.item.question, "lang": self.item.lang,
-            "answerable": self.item.answerable, "abstained": self.answer.abstained,
+            "id": self.item.id,
+            "question": self.item.question,
+            "lang": self.item.lang,
+            "answerable": self.item.answerable,
+            "abstained": self.answer.abstained,
             "retrieved_sources": [r.source for r in self.retrieved],
             "cited_sources": [c.source for c in self.answer.citations],
-            "first_hit_rank": self.first_hit(), "citation_ok": self.citation_ok,
-            "answer": self.answer.answer, "latency_ms": round(self.latency_ms, 2),
+            "first_hit_rank": self.first_hit(),
+            "citation_ok": self.citation_ok,
+            "answer": self.answer.answer,
+            "latency_ms": round(self.latency_ms, 2),
         }
 
 
@@ -149,7 +154,8 @@ def answer_supported(results: Sequence[QuestionResult]) -> float | None:
     if not rows:
         return None
     good = sum(
-        1 for r in rows
+        1
+        for r in rows
         if not r.answer.abstained
         and re.search(r.item.expected_evidence, " ".join(c.quote for c in r.answer.citations))
     )
@@ -228,8 +234,9 @@ def run(
         result = QuestionResult(
             item=item,
             answer=turn_result.answer,
-            retrieved=[Retrieved(p.passage.doc_id, p.passage.text)
-                       for p in turn_result.search.passages],
+            retrieved=[
+                Retrieved(p.passage.doc_id, p.passage.text) for p in turn_result.search.passages
+            ],
             latency_ms=latency,
         )
         result.citation_ok = citation_checks(result, service.sources.get)

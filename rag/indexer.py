@@ -128,27 +128,49 @@ def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
 
 
 def _passage_meta(p: Passage) -> dict[str, str | int]:
-    return {"doc_id": p.doc_id, "start_char": p.start_char, "end_char": p.end_char,
-            "start_line": p.start_line, "end_line": p.end_line, "lang": p.lang}
+    return {
+        "doc_id": p.doc_id,
+        "start_char": p.start_char,
+        "end_char": p.end_char,
+        "start_line": p.start_line,
+        "end_line": p.end_line,
+        "lang": p.lang,
+    }
 
 
 def _passage_record(p: Passage) -> dict[str, Any]:
-    return {"passage_id": p.passage_id, "doc_id": p.doc_id, "start_char": p.start_char,
-            "end_char": p.end_char, "start_line": p.start_line, "end_line": p.end_line,
-            "text": p.text, "lang": p.lang, "sentences": [list(s) for s in p.sentences],
-            "content": p.content}
+    return {
+        "passage_id": p.passage_id,
+        "doc_id": p.doc_id,
+        "start_char": p.start_char,
+        "end_char": p.end_char,
+        "start_line": p.start_line,
+        "end_line": p.end_line,
+        "text": p.text,
+        "lang": p.lang,
+        "sentences": [list(s) for s in p.sentences],
+        "content": p.content,
+    }
 
 
 def passage_from_record(r: dict[str, Any]) -> Passage:
     return Passage(
-        passage_id=r["passage_id"], doc_id=r["doc_id"], start_char=r["start_char"],
-        end_char=r["end_char"], start_line=r["start_line"], end_line=r["end_line"],
-        text=r["text"], lang=r["lang"], sentences=tuple((s, e) for s, e in r["sentences"]),
+        passage_id=r["passage_id"],
+        doc_id=r["doc_id"],
+        start_char=r["start_char"],
+        end_char=r["end_char"],
+        start_line=r["start_line"],
+        end_line=r["end_line"],
+        text=r["text"],
+        lang=r["lang"],
+        sentences=tuple((s, e) for s, e in r["sentences"]),
         content=r["content"],
     )
 
 
-def build(settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
+def build(
+    settings: Settings, rebuild: bool = False, progress: Progress | None = None
+) -> IndexReport:
     """Index ``settings.corpus_dir`` into ``settings.index_dir``; see the module doc."""
     started = time.perf_counter()
     index_dir = settings.index_dir
@@ -156,8 +178,11 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
         loaded = corpus.load(settings.corpus_dir)
         embedding = load_embedding(settings.embedding)
         model = model_id(embedding)
-        chunk_params = {"chunker": chunking.VERSION, "chunk_tokens": settings.chunk_tokens,
-                        "chunk_overlap_tokens": settings.chunk_overlap_tokens}
+        chunk_params = {
+            "chunker": chunking.VERSION,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        }
         previous = current_version(index_dir)
         old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
         if old is not None and old["embedding_model"] != model and not rebuild:
@@ -172,17 +197,24 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
         docs = {d.doc_id: d for d in loaded.documents}
         old_docs: dict[str, Any] = old["documents"] if old else {}
         added = sorted(d for d in docs if d not in old_docs)
-        changed = sorted(d for d in docs if d in old_docs and old_docs[d]["sha256"] != docs[d].sha256)
+        changed = sorted(
+            d for d in docs if d in old_docs and old_docs[d]["sha256"] != docs[d].sha256
+        )
         removed = sorted(d for d in old_docs if d not in docs)
         if old is not None and previous and not (added or changed or removed):
             return IndexReport(
-                version=previous, changed=False, documents=len(docs),
-                passages=old["counts"]["passages"], problems=loaded.problems,
+                version=previous,
+                changed=False,
+                documents=len(docs),
+                passages=old["counts"]["passages"],
+                problems=loaded.problems,
                 seconds=time.perf_counter() - started,
             )
 
-        passages = {d: chunking.split(doc, settings.chunk_tokens, settings.chunk_overlap_tokens)
-                    for d, doc in docs.items()}
+        passages = {
+            d: chunking.split(doc, settings.chunk_tokens, settings.chunk_overlap_tokens)
+            for d, doc in docs.items()
+        }
         all_passages = [p for d in sorted(passages) for p in passages[d]]
         sentence_keys, sentence_texts = _sentences(all_passages, docs)
 
@@ -227,8 +259,9 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
             )
         del store
 
-        LexicalIndex.build([p.passage_id for p in all_passages],
-                           [p.content for p in all_passages]).save(staging / "bm25")
+        LexicalIndex.build(
+            [p.passage_id for p in all_passages], [p.content for p in all_passages]
+        ).save(staging / "bm25")
         with open(staging / "passages.jsonl", "w", encoding="utf-8") as out:
             for p in all_passages:
                 out.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
@@ -241,11 +274,19 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
             "corpus_dir": str(settings.corpus_dir),
             "embedding_model": model,
             "chunking": chunk_params,
-            "counts": {"documents": len(docs), "passages": len(all_passages),
-                       "sentences": len(sentence_keys)},
+            "counts": {
+                "documents": len(docs),
+                "passages": len(all_passages),
+                "sentences": len(sentence_keys),
+            },
             "documents": {
-                d: {"sha256": doc.sha256, "lang": doc.lang, "title": doc.title, "kind": doc.kind,
-                    "passages": [p.passage_id for p in passages[d]]}
+                d: {
+                    "sha256": doc.sha256,
+                    "lang": doc.lang,
+                    "title": doc.title,
+                    "kind": doc.kind,
+                    "passages": [p.passage_id for p in passages[d]],
+                }
                 for d, doc in sorted(docs.items())
             },
             "problems": [asdict(p) for p in loaded.problems],
@@ -258,9 +299,16 @@ def build(settings: Settings, rebuild: bool = False, progress: Progress | None =
         _publish(index_dir, version)
         _collect_garbage(index_dir, keep={version} | ({previous} if previous else set()))
         return IndexReport(
-            version=version, changed=True, documents=len(docs), passages=len(all_passages),
-            added_documents=added, changed_documents=changed, removed_documents=removed,
-            embedded=embedded, problems=loaded.problems, seconds=time.perf_counter() - started,
+            version=version,
+            changed=True,
+            documents=len(docs),
+            passages=len(all_passages),
+            added_documents=added,
+            changed_documents=changed,
+            removed_documents=removed,
+            embedded=embedded,
+            problems=loaded.problems,
+            seconds=time.perf_counter() - started,
         )
 
 
@@ -305,9 +353,7 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
     """Open the published version; errors name what is wrong and what to run."""
     version = current_version(settings.index_dir)
     if version is None:
-        raise IndexMissingError(
-            f"no index in '{settings.index_dir}'; run `rag index` to build one"
-        )
+        raise IndexMissingError(f"no index in '{settings.index_dir}'; run `rag index` to build one")
     path = versions_dir(settings.index_dir) / version
     manifest = read_manifest(settings.index_dir, version)
     if expected_model is not None and manifest["embedding_model"] != expected_model:
@@ -324,8 +370,13 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
             order.append(p.passage_id)
     keys = json.loads((path / "sentences.json").read_text(encoding="utf-8"))
     return LoadedIndex(
-        version=version, path=path, manifest=manifest, passages=passages, order=order,
-        lexical=LexicalIndex.load(path / "bm25"), vectors=VectorStore(path / "chroma"),
+        version=version,
+        path=path,
+        manifest=manifest,
+        passages=passages,
+        order=order,
+        lexical=LexicalIndex.load(path / "bm25"),
+        vectors=VectorStore(path / "chroma"),
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
         sentence_vectors=np.load(path / "sentences.npy"),
     )

@@ -20,8 +20,9 @@ import bm25s
 import numpy as np
 
 _AR_DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
-_AR_MAP = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه",
-                         "ؤ": "و", "ئ": "ي"})
+_AR_MAP = str.maketrans(
+    {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"}
+)
 _AR_PREFIX = re.compile(r"^(?:وال|بال|كال|فال|لل|ال)(?=\S{3,})")
 _CJK = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF"
 _TOKEN = re.compile(

@@ -72,8 +72,9 @@ class Retriever:
     def embed_query(self, question: str) -> np.ndarray:
         return np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
 
-    def search(self, question: str, top_k: int | None = None,
-               query_vector: np.ndarray | None = None) -> SearchResult:
+    def search(
+        self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
+    ) -> SearchResult:
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -94,7 +95,9 @@ class Retriever:
             question=question,
             query_vector=query_vector,
             passages=[
-                ScoredPassage(self.index.passages[pid], fused[pid], dense.get(pid), lexical.get(pid))
+                ScoredPassage(
+                    self.index.passages[pid], fused[pid], dense.get(pid), lexical.get(pid)
+                )
                 for pid in best
             ],
             timings_ms=timings,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core.schema import TextNode
+from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -48,7 +48,7 @@ class VectorStore:
         metadata: Sequence[Mapping[str, str | int | float]],
         batch_size: int = 1000,
     ) -> None:
-        nodes = [
+        nodes: list[BaseNode] = [
             TextNode(id_=i, text=t, embedding=v.tolist(), metadata=dict(m))
             for i, t, v, m in zip(ids, texts, vectors, metadata, strict=True)
         ]

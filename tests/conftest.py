@@ -26,8 +26,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def make_settings(root: Path, corpus: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "corpus_dir": corpus, "index_dir": root / "index", "cache_dir": root / "cache",
-        "data_dir": root / "data", "embedding": FAKE,
+        "corpus_dir": corpus,
+        "index_dir": root / "index",
+        "cache_dir": root / "cache",
+        "data_dir": root / "data",
+        "embedding": FAKE,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

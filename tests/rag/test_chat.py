@@ -15,7 +15,9 @@ def test_entities_are_names_model_names_and_numbers() -> None:
 
 def test_follow_up_inherits_entities_of_the_earlier_question() -> None:
     history = ["How was DeepSeek V3 trained?"]
-    assert condense("And how much did it cost?", history) == "And how much did it cost? (DeepSeek V3)"
+    assert (
+        condense("And how much did it cost?", history) == "And how much did it cost? (DeepSeek V3)"
+    )
     # a question that names its own subject stands alone
     own = "How much did the Stargate project of OpenAI cost in total?"
     assert condense(own, history) == own
@@ -67,7 +69,9 @@ def test_service_switches_to_a_new_version_without_restart(settings: Settings) -
     build(settings)
     service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
     old = service.engine.index.version
-    (settings.corpus_dir / "tea.md").write_text("Longjing tea grows near West Lake.", encoding="utf-8")
+    (settings.corpus_dir / "tea.md").write_text(
+        "Longjing tea grows near West Lake.", encoding="utf-8"
+    )
     build(settings)
     answer = service.ask("Where does Longjing tea grow?")
     assert service.engine.index.version != old

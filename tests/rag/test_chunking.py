@@ -14,7 +14,9 @@ def _texts(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("doc", corpus.load(SEEDS).documents, ids=lambda d: d.doc_id)
-def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(doc: corpus.SourceDocument) -> None:
+def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(
+    doc: corpus.SourceDocument,
+) -> None:
     raw = (SEEDS / doc.doc_id).read_text(encoding="utf-8")
     passages = split(doc, 160, 40)
     assert passages
@@ -38,13 +40,19 @@ def test_arabic_sentences_end_at_question_mark_and_full_stop() -> None:
 
 def test_chinese_sentences_need_no_space_after_the_mark() -> None:
     assert _texts("DeepSeek很便宜。它来自杭州！真的吗？是的") == [
-        "DeepSeek很便宜。", "它来自杭州！", "真的吗？", "是的"
+        "DeepSeek很便宜。",
+        "它来自杭州！",
+        "真的吗？",
+        "是的",
     ]
 
 
 def test_abbreviation_followed_by_lower_case_does_not_end_a_sentence() -> None:
     text = "dari OpenAI Inc. hingga gergasi cip Nvidia Corp. Era menganggap itu."
-    assert _texts(text) == ["dari OpenAI Inc. hingga gergasi cip Nvidia Corp.", "Era menganggap itu."]
+    assert _texts(text) == [
+        "dari OpenAI Inc. hingga gergasi cip Nvidia Corp.",
+        "Era menganggap itu.",
+    ]
 
 
 def test_vietnamese_and_list_numbers() -> None:
@@ -53,7 +61,11 @@ def test_vietnamese_and_list_numbers() -> None:
 
 
 def test_a_line_break_ends_a_sentence() -> None:
-    assert _texts("Heading without stop\nBody text. More") == ["Heading without stop", "Body text.", "More"]
+    assert _texts("Heading without stop\nBody text. More") == [
+        "Heading without stop",
+        "Body text.",
+        "More",
+    ]
 
 
 def test_pack_respects_budget_and_overlaps() -> None:

@@ -8,9 +8,18 @@ from rag.citations import Citation, SourceTexts, verify
 def _citation(folder: Path, n: int, needle: str) -> Citation:
     text = (folder / "notes.md").read_text(encoding="utf-8")
     start = text.index(needle)
-    return Citation(n=n, source="notes.md", title="t", start_char=start,
-                    end_char=start + len(needle), start_line=1, end_line=1, quote=needle,
-                    lang="en", score=1.0)
+    return Citation(
+        n=n,
+        source="notes.md",
+        title="t",
+        start_char=start,
+        end_char=start + len(needle),
+        start_line=1,
+        end_line=1,
+        quote=needle,
+        lang="en",
+        score=1.0,
+    )
 
 
 def test_markers_without_citation_are_removed(corpus_dir: Path) -> None:

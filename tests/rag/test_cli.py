@@ -16,7 +16,9 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
-def test_ask_before_index_exits_3_and_says_what_to_run(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_before_index_exits_3_and_says_what_to_run(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["ask", "anything?"]) == 3
     assert "run `rag index`" in capsys.readouterr().err
 
@@ -28,11 +30,18 @@ def test_index_then_ask_human_and_json(env: Settings, capsys: pytest.CaptureFixt
     assert "unchanged" in capsys.readouterr().out and True
     assert main(["ask", "Which chip, the H800?"]) == 0
     out = capsys.readouterr().out
-    assert "[1] notes.md, line 3: \"The H800 chip was used by DeepSeek.\"" in out
+    assert '[1] notes.md, line 3: "The H800 chip was used by DeepSeek."' in out
     assert main(["ask", "Which chip, the H800?", "--json", "--top-k", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) >= {"answer", "citations", "abstained", "mode", "warnings",
-                         "conversation_id", "timings_ms"}
+    assert set(data) >= {
+        "answer",
+        "citations",
+        "abstained",
+        "mode",
+        "warnings",
+        "conversation_id",
+        "timings_ms",
+    }
     assert data["mode"] == "extractive" and data["citations"][0]["source"] == "notes.md"
 
 
@@ -50,8 +59,9 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 2
 
 
-def test_bad_setting_exits_2_naming_it(env: Settings, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_setting_exits_2_naming_it(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RAG_TOP_K", "0")
     assert main(["ask", "x"]) == 2
     assert "top_k must be > 0, got 0" in capsys.readouterr().err
@@ -62,13 +72,18 @@ def test_sources_lists_documents(env: Settings, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert main(["sources", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["source"] for r in rows} == {"001_2da8963e52795fca.txt", "003_a5e772a95f951957.txt",
-                                          "notes.md", "page.html"}
+    assert {r["source"] for r in rows} == {
+        "001_2da8963e52795fca.txt",
+        "003_a5e772a95f951957.txt",
+        "notes.md",
+        "page.html",
+    }
     assert {r["lang"] for r in rows if r["source"].startswith("00")} == {"id", "ms"}
 
 
-def test_chat_keeps_the_conversation(env: Settings, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_chat_keeps_the_conversation(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
 
     main(["index"])

@@ -11,7 +11,9 @@ from rag.config import Settings
 def test_precedence_arguments_then_environment_then_dotenv(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / ".env").write_text("RAG_TOP_K=3\nRAG_CANDIDATES=11\nRAG_RRF_K=7\n", encoding="utf-8")
+    (tmp_path / ".env").write_text(
+        "RAG_TOP_K=3\nRAG_CANDIDATES=11\nRAG_RRF_K=7\n", encoding="utf-8"
+    )
     monkeypatch.setenv("RAG_TOP_K", "4")
     monkeypatch.setenv("RAG_CANDIDATES", "12")
     s = Settings(top_k=5)

@@ -17,7 +17,9 @@ def test_seed_languages_are_detected() -> None:
     assert langs == {"000": "ms", "001": "id", "002": "vi", "003": "ms", "004": "ar"}
 
 
-def test_bad_files_are_reported_by_name_and_the_rest_is_read(corpus_dir: Path, tmp_path: Path) -> None:
+def test_bad_files_are_reported_by_name_and_the_rest_is_read(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
     (corpus_dir / "empty.txt").write_text("", encoding="utf-8")
     (corpus_dir / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     (corpus_dir / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
@@ -33,7 +35,10 @@ def test_bad_files_are_reported_by_name_and_the_rest_is_read(corpus_dir: Path, t
     assert "PDF could not be parsed" in reasons["broken.pdf"]
     assert "outside the corpus" in reasons["link.txt"]
     assert sorted(d.doc_id for d in result.documents) == [
-        "001_2da8963e52795fca.txt", "003_a5e772a95f951957.txt", "notes.md", "page.html"
+        "001_2da8963e52795fca.txt",
+        "003_a5e772a95f951957.txt",
+        "notes.md",
+        "page.html",
     ]
 
 

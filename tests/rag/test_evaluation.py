@@ -16,15 +16,35 @@ DEV = ROOT / "evals" / "seeds_dev.jsonl"
 
 
 def _cite(source: str, quote: str) -> Citation:
-    return Citation(n=1, source=source, title="", start_char=0, end_char=len(quote), start_line=1,
-                    end_line=1, quote=quote, lang="en", score=1.0)
+    return Citation(
+        n=1,
+        source=source,
+        title="",
+        start_char=0,
+        end_char=len(quote),
+        start_line=1,
+        end_line=1,
+        quote=quote,
+        lang="en",
+        score=1.0,
+    )
 
 
-def _result(answerable: bool, retrieved: list[tuple[str, str]], cited: list[tuple[str, str]],
-            abstained: bool = False, latency: float = 10.0) -> QuestionResult:
-    item = EvalItem(id="x", question="q", lang="en", answerable=answerable,
-                    expected_sources=["a.txt"] if answerable else [],
-                    expected_evidence="six million" if answerable else "")
+def _result(
+    answerable: bool,
+    retrieved: list[tuple[str, str]],
+    cited: list[tuple[str, str]],
+    abstained: bool = False,
+    latency: float = 10.0,
+) -> QuestionResult:
+    item = EvalItem(
+        id="x",
+        question="q",
+        lang="en",
+        answerable=answerable,
+        expected_sources=["a.txt"] if answerable else [],
+        expected_evidence="six million" if answerable else "",
+    )
     answer = Answer(answer="", citations=[_cite(s, q) for s, q in cited], abstained=abstained)
     r = QuestionResult(item, answer, [Retrieved(s, t) for s, t in retrieved], latency)
     r.citation_ok = [r.supports(c.source, c.quote) for c in answer.citations]
@@ -64,17 +84,29 @@ def test_abstention_metrics() -> None:
 
 def test_report_has_the_contract_names_overall_and_per_language() -> None:
     report = evaluation.report([PERFECT, REFUSED])
-    expected = {"n", "retrieval_hit@1", "retrieval_hit@5", "mrr", "citation_precision",
-                "answer_supported", "abstention_recall", "false_abstention_rate",
-                "latency_ms_p50", "latency_ms_p95"}
+    expected = {
+        "n",
+        "retrieval_hit@1",
+        "retrieval_hit@5",
+        "mrr",
+        "citation_precision",
+        "answer_supported",
+        "abstention_recall",
+        "false_abstention_rate",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    }
     assert set(report["overall"]) == expected
     assert set(report["by_lang"]) == {"en"} and report["n"] == 2
 
 
 def test_bad_eval_lines_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
-    path.write_text('{"id": "a", "question": "q", "lang": "en", "expected_sources": ["x"],'
-                    ' "expected_evidence": "ok"}\n{"id": "b"}\n', encoding="utf-8")
+    path.write_text(
+        '{"id": "a", "question": "q", "lang": "en", "expected_sources": ["x"],'
+        ' "expected_evidence": "ok"}\n{"id": "b"}\n',
+        encoding="utf-8",
+    )
     with pytest.raises(EvalSetError, match=r"set.jsonl:2"):
         evaluation.load_eval_set(path)
 

@@ -27,8 +27,10 @@ def test_first_build_indexes_every_document(settings: Settings) -> None:
     assert index.vectors.count() == report.passages == len(index.passages)
     texts = {p.content for p in index.passages.values()}
     for p in index.passages.values():
-        texts |= {fold_content(p.text[s - p.start_char : e - p.start_char], "text")
-                  for s, e in p.sentences}
+        texts |= {
+            fold_content(p.text[s - p.start_char : e - p.start_char], "text")
+            for s, e in p.sentences
+        }
     assert report.embedded == len(texts)  # each distinct text embedded exactly once
 
 
@@ -45,8 +47,10 @@ def test_changed_file_reembeds_only_its_own_passages(settings: Settings) -> None
     build(settings)
     before = _ids(settings)
     note = settings.corpus_dir / "notes.md"
-    note.write_text(note.read_text(encoding="utf-8") + "\nA brand new sentence about Kunming.\n",
-                    encoding="utf-8")
+    note.write_text(
+        note.read_text(encoding="utf-8") + "\nA brand new sentence about Kunming.\n",
+        encoding="utf-8",
+    )
     report = build(settings)
     after = _ids(settings)
     assert report.changed_documents == ["notes.md"]
@@ -96,7 +100,7 @@ def test_a_bad_file_added_later_loses_nothing_indexed(settings: Settings) -> Non
 def test_another_model_is_refused_with_both_names_until_rebuild(settings: Settings) -> None:
     build(settings)
     other = settings.model_copy(update={"embedding": "tests.fakes:OtherHashEmbedding"})
-    with pytest.raises(IndexMismatchError, match="HashEmbedding:hash-bag-512.*OtherHashEmbedding"):
+    with pytest.raises(IndexMismatchError, match=r"HashEmbedding:hash-bag-512.*OtherHashEmbedding"):
         build(other)
     with pytest.raises(IndexMismatchError, match="rag index --rebuild"):
         open_index(other, expected_model="OtherHashEmbedding:hash-bag-other")
@@ -111,7 +115,10 @@ def test_no_index_is_a_clear_error(settings: Settings) -> None:
 
 
 def test_second_indexer_is_refused(settings: Settings) -> None:
-    with indexer.writer_lock(settings.index_dir), pytest.raises(IndexLockedError, match="another indexer"):
+    with (
+        indexer.writer_lock(settings.index_dir),
+        pytest.raises(IndexLockedError, match="another indexer"),
+    ):
         build(settings)
 
 
@@ -120,7 +127,9 @@ def test_partial_build_is_removed_and_current_keeps_serving(settings: Settings) 
     partial = indexer.versions_dir(settings.index_dir) / "20990101T000000-dead00.building"
     shutil.copytree(indexer.versions_dir(settings.index_dir) / first.version, partial)
     assert open_index(settings).version == first.version
-    (settings.corpus_dir / "notes.md").write_text("Entirely new notes about Kunming.", encoding="utf-8")
+    (settings.corpus_dir / "notes.md").write_text(
+        "Entirely new notes about Kunming.", encoding="utf-8"
+    )
     second = build(settings)
     assert not partial.exists()
     assert current_version(settings.index_dir) == second.version

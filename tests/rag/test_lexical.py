@@ -22,7 +22,15 @@ def test_chinese_bigrams_and_names_kept_whole() -> None:
 
 def test_numbers_and_model_names() -> None:
     assert tokenize("USD 600,000 and 1.5 and 85-90% H800 V3") == [
-        "usd", "600000", "and", "1.5", "and", "85", "90", "h800", "v3"
+        "usd",
+        "600000",
+        "and",
+        "1.5",
+        "and",
+        "85",
+        "90",
+        "h800",
+        "v3",
     ]
 
 
