@@ -70,6 +70,7 @@ def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verifi
     renumbered 1..k in order, and only the markers that name one of them."""
     warnings: list[str] = []
     good: list[Citation] = []
+    dropped: set[int] = set()
     for citation in citations:
         source_text = sources.get(citation.source)
         if (
@@ -77,6 +78,7 @@ def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verifi
             or source_text[citation.start_char : citation.end_char] != citation.quote
         ):
             warnings.append(f"citation_mismatch: {citation.source} changed since it was indexed")
+            dropped.add(citation.n)
             continue
         good.append(citation)
     renumber = {c.n: i for i, c in enumerate(good, start=1)}
@@ -85,7 +87,8 @@ def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verifi
         n = int(match.group(1))
         if n in renumber:
             return f"[{renumber[n]}]"
-        warnings.append(f"unresolved_marker: [{n}] names no citation")
+        if n not in dropped:
+            warnings.append(f"unresolved_marker: [{n}] names no citation")
         return ""
 
     cleaned = MARKER.sub(replace, text)
