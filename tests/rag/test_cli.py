@@ -27,7 +27,7 @@ def test_index_then_ask_human_and_json(env: Settings, capsys: pytest.CaptureFixt
     assert main(["index"]) == 0
     assert "published version" in capsys.readouterr().out
     assert main(["index"]) == 0
-    assert "unchanged" in capsys.readouterr().out and True
+    assert "unchanged" in capsys.readouterr().out
     assert main(["ask", "Which chip, the H800?"]) == 0
     out = capsys.readouterr().out
     assert '[1] notes.md, line 3: "The H800 chip was used by DeepSeek."' in out

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -153,4 +152,3 @@ def test_changing_chunk_size_rechunks(settings: Settings) -> None:
     smaller = settings.model_copy(update={"chunk_tokens": 60, "chunk_overlap_tokens": 10})
     second = build(smaller)
     assert second.changed and second.passages > first.passages
-    assert Path(settings.index_dir).is_dir()

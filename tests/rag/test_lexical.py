@@ -34,7 +34,7 @@ def test_numbers_and_model_names() -> None:
     ]
 
 
-def test_bm25_ranks_by_shared_rare_terms(tmp_path: object) -> None:
+def test_bm25_ranks_by_shared_rare_terms() -> None:
     index = LexicalIndex.build(
         ["a", "b", "c"],
         ["the chip H800 was used", "the cost was low", "tea from Hangzhou"],
