@@ -96,7 +96,6 @@ _IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
 @dataclass(frozen=True)
 class Candidate:
     passage: Passage
-    doc_id: str
     start: int
     end: int
     row: int
@@ -106,6 +105,10 @@ class Candidate:
     """``score`` above the question's baseline similarity to the corpus."""
     short: bool
 
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
+
 
 class ExtractiveAnswerer:
     """Quotes the sentences that best answer the question; see the module doc."""
@@ -113,9 +116,11 @@ class ExtractiveAnswerer:
     def __init__(self, index: LoadedIndex, settings: Settings) -> None:
         self.index = index
         self.settings = settings
-        self._idf = self._document_frequencies(index)
-        self._vocab = set(self._idf)
-        self._max_idf = math.log(1 + (len(index.passages) + 0.5) / 0.5)
+        n = max(1, len(index.passages))
+        df = index.lexical.document_frequencies()
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._max_idf = math.log(1 + (n + 0.5) / 0.5)
+        """IDF of a token no passage contains."""
         rows = index.sentence_vectors.shape[0]
         step = max(1, rows // BASELINE_SAMPLE)
         self._baseline_rows = index.sentence_vectors[::step]
@@ -127,19 +132,10 @@ class ExtractiveAnswerer:
             return 0.0
         return float((self._baseline_rows @ query_vector).mean())
 
-    @staticmethod
-    def _document_frequencies(index: LoadedIndex) -> dict[str, float]:
-        df: dict[str, int] = {}
-        for passage in index.passages.values():
-            for token in set(tokenize(passage.content)):
-                df[token] = df.get(token, 0) + 1
-        n = max(1, len(index.passages))
-        return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-
     def unknown_identifiers(self, question: str) -> list[str]:
         """Model or product names in the question (letters with digits) that no
         passage of the corpus contains."""
-        return [t for t in tokenize(question) if _IDENTIFIER.match(t) and t not in self._vocab]
+        return [t for t in tokenize(question) if _IDENTIFIER.match(t) and t not in self._idf]
 
     def _overlap(self, q_tokens: set[str], sentence: str) -> float:
         weights = {t: self._idf.get(t, self._max_idf) for t in q_tokens}
@@ -166,11 +162,7 @@ class ExtractiveAnswerer:
                 text = p.text[start - p.start_char : end - p.start_char]
                 cosine = float(vectors[row] @ search.query_vector)
                 score = cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text) - RANK_WEIGHT * rank
-                out.append(
-                    Candidate(
-                        p, p.doc_id, start, end, row, score, score - baseline, _is_short(text)
-                    )
-                )
+                out.append(Candidate(p, start, end, row, score, score - baseline, _is_short(text)))
         out.sort(key=lambda c: (c.short, -c.score))
         return out
 

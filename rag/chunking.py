@@ -11,7 +11,6 @@ passage, up to ``overlap_tokens``, open the next.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import html
 import re
 from collections.abc import Callable, Sequence
@@ -47,10 +46,6 @@ class Passage:
     """Absolute spans of the passage's sentences, in order."""
     content: str
     """What is embedded and searched: the text with markup removed, spaces folded."""
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content.encode("utf-8")).hexdigest()
 
 
 @lru_cache(maxsize=1)

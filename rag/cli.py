@@ -179,14 +179,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from rag.errors import IndexMissingError
-    from rag.indexer import current_version, read_manifest
+    from rag.indexer import published
 
-    settings = _settings()
-    version = current_version(settings.index_dir)
-    if version is None:
-        raise IndexMissingError(f"no index in '{settings.index_dir}'; run `rag index` to build one")
-    manifest = read_manifest(settings.index_dir, version)
+    version, manifest = published(_settings().index_dir)
     rows = [
         {
             "source": d,

@@ -69,10 +69,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def universal_newlines(text: str) -> str:
     """What Python's text mode does on reading: ``\\r\\n`` and ``\\r`` become ``\\n``."""
     return text.replace("\r\n", "\n").replace("\r", "\n")

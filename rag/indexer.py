@@ -84,6 +84,22 @@ def current_version(index_dir: Path) -> str | None:
         return None
 
 
+def published(index_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The published version and its manifest; IndexMissingError when there is none."""
+    version = current_version(index_dir)
+    if version is None:
+        raise IndexMissingError(f"no index in '{index_dir}'; run `rag index` to build one")
+    return version, read_manifest(index_dir, version)
+
+
+def check_model(built_with: str, wanted: str) -> None:
+    if built_with != wanted:
+        raise IndexMismatchError(
+            f"the index was built with embedding model '{built_with}' but the setting asks "
+            f"for '{wanted}'; run `rag index --rebuild` to rebuild it"
+        )
+
+
 def read_manifest(index_dir: Path, version: str) -> dict[str, Any]:
     path = versions_dir(index_dir) / version / "manifest.json"
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -185,11 +201,8 @@ def build(
         }
         previous = current_version(index_dir)
         old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
-        if old is not None and old["embedding_model"] != model and not rebuild:
-            raise IndexMismatchError(
-                f"the index was built with embedding model '{old['embedding_model']}' but the "
-                f"setting asks for '{model}'; run `rag index --rebuild` to rebuild it"
-            )
+        if old is not None and not rebuild:
+            check_model(old["embedding_model"], model)
         if rebuild or (old is not None and old.get("chunking") != chunk_params):
             old = None
         _collect_garbage(index_dir, keep={previous} if previous else set())
@@ -351,16 +364,10 @@ class LoadedIndex:
 
 def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:
     """Open the published version; errors name what is wrong and what to run."""
-    version = current_version(settings.index_dir)
-    if version is None:
-        raise IndexMissingError(f"no index in '{settings.index_dir}'; run `rag index` to build one")
+    version, manifest = published(settings.index_dir)
     path = versions_dir(settings.index_dir) / version
-    manifest = read_manifest(settings.index_dir, version)
-    if expected_model is not None and manifest["embedding_model"] != expected_model:
-        raise IndexMismatchError(
-            f"the index was built with embedding model '{manifest['embedding_model']}' but the "
-            f"setting asks for '{expected_model}'; run `rag index --rebuild` to rebuild it"
-        )
+    if expected_model is not None:
+        check_model(manifest["embedding_model"], expected_model)
     passages: dict[str, Passage] = {}
     order: list[str] = []
     with open(path / "passages.jsonl", encoding="utf-8") as handle:

@@ -30,6 +30,8 @@ _TOKEN = re.compile(
 )
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
+_EMPTY = "\u2205"
+"""Placeholder token of a passage with no search tokens (bm25s needs one)."""
 
 
 def normalize_arabic(text: str) -> str:
@@ -66,7 +68,7 @@ class LexicalIndex:
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
         bm25 = bm25s.BM25()
         # bm25s cannot index an empty token list: give such a passage a placeholder.
-        bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        bm25.index([tokenize(t) or [_EMPTY] for t in texts], show_progress=False)
         return cls(ids, bm25)
 
     def save(self, folder: Path) -> None:
@@ -79,6 +81,15 @@ class LexicalIndex:
         bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
         return cls(ids, bm25)
+
+    def document_frequencies(self) -> dict[str, int]:
+        """How many passages contain each token (read off the BM25 matrix)."""
+        counts = np.diff(self._bm25.scores["indptr"])
+        return {
+            token: int(counts[i])
+            for token, i in self._bm25.vocab_dict.items()
+            if token and token != _EMPTY and i < len(counts)
+        }
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (in ``ids`` order) for ``query``."""
