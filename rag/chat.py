@@ -7,6 +7,7 @@ questions, which works with no LLM.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -130,6 +131,33 @@ class ConversationStore:
                 ),
             )
 
+    def turns(self, conversation_id: str) -> list[dict[str, object]]:
+        """The conversation's turns in order: question, standalone question, Answer JSON."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT n, question, standalone, answer, created FROM turns "
+                "WHERE conversation_id = ? ORDER BY n",
+                (conversation_id,),
+            ).fetchall()
+        return [
+            {
+                "n": n,
+                "question": question,
+                "standalone_question": standalone,
+                "answer": json.loads(answer),
+                "created": created,
+            }
+            for n, question, standalone, answer, created in rows
+        ]
+
+    def delete(self, conversation_id: str) -> int:
+        """Remove a conversation; returns how many turns it had."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "DELETE FROM turns WHERE conversation_id = ?", (conversation_id,)
+            )
+        return cursor.rowcount
+
     def close(self) -> None:
         self._db.close()
 
@@ -185,18 +213,32 @@ class ChatService:
         return self.respond(question, conversation_id, top_k).answer
 
     def respond(
-        self, question: str, conversation_id: str | None = None, top_k: int | None = None
+        self,
+        question: str,
+        conversation_id: str | None = None,
+        top_k: int | None = None,
+        history: list[str] | None = None,
     ) -> Turn:
-        """Like ``ask``, also returning what retrieval found."""
+        """Like ``ask``, also returning what retrieval found.
+
+        ``history`` gives the earlier user messages explicitly (the OpenAI-compatible
+        route, whose clients send the whole conversation); such turns are not stored.
+        """
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
         if top_k is not None and top_k <= 0:
             raise QuestionError(f"top_k must be > 0, got {top_k}")
         self.reload_if_changed()
         engine = self.engine
-        history = (
-            self.conversations.standalone_questions(conversation_id) if conversation_id else []
-        )
+        remember = history is None
+        if history is None:
+            history = (
+                self.conversations.standalone_questions(conversation_id)
+                if conversation_id
+                else []
+            )
+        else:
+            history = [condense(h, history[:i]) for i, h in enumerate(history)]
         standalone = condense(question, history)
         lang = detect_language(question)
         lang = lang if lang != "und" else "en"
@@ -225,7 +267,8 @@ class ChatService:
                 update={"abstained": True, "answer": message("abstain", lang)}
             )
         assert answer.conversation_id is not None
-        self.conversations.add(answer.conversation_id, question, standalone, answer)
+        if remember:
+            self.conversations.add(answer.conversation_id, question, standalone, answer)
         return Turn(answer, search, standalone)
 
     def close(self) -> None:

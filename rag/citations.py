@@ -31,6 +31,8 @@ class Citation(BaseModel):
     """Equals the source file's text at ``[start_char:end_char]``."""
     lang: str
     score: float
+    url: str | None = None
+    """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
 
 
 @dataclass

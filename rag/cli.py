@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ examples:
   rag chat                                    a conversation; follow-ups use its history
   rag sources                                 documents with language and passage count
   rag eval evals/seeds_dev.jsonl --json       metrics overall and per language
+  rag serve --port 8000                       index if needed, then serve HTTP (/docs)
 
 settings come from RAG_* environment variables or .env (see README), e.g.
   RAG_CORPUS_DIR=seeds RAG_INDEX_DIR=var/index RAG_TOP_K=5
@@ -38,7 +40,18 @@ settings come from RAG_* environment variables or .env (see README), e.g.
 QUOTE_CHARS = 200
 
 
-def _parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Command:
+    """A subcommand added from outside the engine (``rag serve`` lives in ``api/``,
+    which the engine never imports)."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Ask a folder of articles questions; every answer cites exact sentences.",
@@ -68,10 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics JSON")
     p.add_argument("--top-k", type=int)
     p.add_argument("--details", type=Path, help="write per-question results (JSONL) here")
+    for command in extra:
+        command.configure(sub.add_parser(command.name, help=command.help))
     return parser
 
 
-def _settings(**overrides: Any) -> Settings:
+def settings_from(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -100,12 +115,17 @@ def format_answer(answer: Any) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    build_index(settings_from(corpus_dir=args.corpus), args.rebuild, args.json)
+    return 0
+
+
+def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False) -> None:
+    """Build or update the index, with a progress bar on a terminal and the report."""
     from rag.indexer import build
 
-    settings = _settings(corpus_dir=args.corpus)
     progress = None
     bar: Any = None
-    if sys.stderr.isatty() and not args.json:
+    if sys.stderr.isatty() and not as_json:
         from rich.progress import Progress
 
         bar = Progress(transient=True)
@@ -116,23 +136,22 @@ def cmd_index(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total or None)
 
     try:
-        report = build(settings, rebuild=args.rebuild, progress=progress)
+        report = build(settings, rebuild=rebuild, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
-    if args.json:
+    if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:
         for problem in report.problems:
             print(f"skipped {problem}", file=sys.stderr)
-        print(report.summary())
-    return 0
+        print(report.summary(), flush=True)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.chat import ChatService
 
-    service = ChatService(_settings())
+    service = ChatService(settings_from())
     try:
         answer = service.ask(args.question, args.conversation, args.top_k)
     finally:
@@ -147,7 +166,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from rag.chat import ChatService
 
-    service = ChatService(_settings())
+    service = ChatService(settings_from())
     interactive = sys.stdin.isatty()
     conversation: str | None = None
     if interactive:
@@ -181,7 +200,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_sources(args: argparse.Namespace) -> int:
     from rag.indexer import published
 
-    version, manifest = published(_settings().index_dir)
+    version, manifest = published(settings_from().index_dir)
     rows = [
         {
             "source": d,
@@ -212,7 +231,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.chat import ChatService
 
     items = evaluation.load_eval_set(args.file)
-    service = ChatService(_settings())
+    service = ChatService(settings_from())
     try:
         results = evaluation.run(service, items, args.top_k)
     finally:
@@ -248,10 +267,11 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    args = _parser(extra).parse_args(argv)
+    commands = {**COMMANDS, **{c.name: c.run for c in extra}}
     try:
-        return COMMANDS[args.command](args)
+        return commands[args.command](args)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,10 +7,22 @@ variables, then a ``.env`` file in the working directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_list(value: object) -> object:
+    """``a,b`` or a JSON list from the environment; a list from arguments."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -51,8 +63,53 @@ class Settings(BaseSettings):
     max_citations: int = 3
     max_question_chars: int = 2000
 
+    host: str = "127.0.0.1"
+    """Where ``rag serve`` listens."""
+    port: int = 8000
+    public_url: str | None = None
+    """Base URL the service is reached at (``https://rag.example.org``); citation URLs
+    are absolute when it is set, paths otherwise."""
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    """When set (comma-separated), every /v1 route needs ``Authorization: Bearer KEY``."""
+    admin_key: SecretStr | None = None
+    """Guards ``POST /v1/index``. Unset: re-indexing over HTTP is open only when no
+    API keys are set either (a service on loopback), refused otherwise."""
+    max_body_bytes: int = 65536
+    """Larger request bodies get 413."""
+    rate_limit_per_minute: int = 600
+    """Requests per minute per API key (or client address without keys) on /v1; 0 is off."""
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Origins allowed by CORS (comma-separated); empty: CORS off."""
+    model_name: str = "rag-citations"
+    """The model id the OpenAI-compatible endpoint reports."""
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"port must be in [0, 65535], got {value}")
+        return value
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"rate_limit_per_minute must be >= 0, got {value}")
+        return value
+
     @field_validator(
-        "chunk_tokens", "top_k", "candidates", "rrf_k", "max_citations", "max_question_chars"
+        "chunk_tokens",
+        "top_k",
+        "candidates",
+        "rrf_k",
+        "max_citations",
+        "max_question_chars",
+        "max_body_bytes",
     )
     @classmethod
     def _positive(cls, value: int, info: object) -> int:

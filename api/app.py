@@ -1,0 +1,53 @@
+"""The FastAPI app: built by ``create_app(settings)``, routes in ``api/routes``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import problems
+from api.limits import BodyLimitMiddleware
+from api.metrics import MetricsMiddleware
+from api.routes import chat, openai_compat, ops, sources
+from api.state import AppState
+from rag.config import Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    state = AppState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.try_load()
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="rag-citations",
+        version="0.1.0",
+        summary="Questions over a folder of articles; every answer cites exact sentences.",
+        lifespan=lifespan,
+    )
+    app.state.rag = state
+    problems.install(app)
+
+    for router in (chat.router, openai_compat.router, sources.router, ops.index, ops.probes):
+        app.include_router(router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app

@@ -1,0 +1,78 @@
+"""``POST /v1/chat`` (JSON or server-sent events) and the conversations it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import answers
+from api.deps import Service, State, authorize
+from api.problems import ApiProblem, responses
+from api.schemas import CONVERSATION_ID, ChatRequest, Conversation, Turn
+from rag.answer import Answer
+
+router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[Depends(authorize)])
+
+ConversationId = Path(pattern=CONVERSATION_ID)
+
+STREAM_DOC = {
+    "description": "The Answer JSON, or with stream: server-sent events `citations` "
+    '(the citations list), `delta` ({"text": ...}, pieces of the answer) and `done` '
+    "(the final Answer JSON)",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@router.post(
+    "/chat",
+    response_model=Answer,
+    responses={200: STREAM_DOC, **responses(401, 413, 422, 429, 503)},
+)
+async def chat(body: ChatRequest, request: Request, state: State, service: Service) -> Response:
+    """Answer a question with citations; a follow-up when ``conversation_id`` is given."""
+    result = await answers.answer(state, service, body.message, body.conversation_id, body.top_k)
+    wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    if not wants_stream:
+        return Response(result.model_dump_json(), media_type="application/json")
+    return StreamingResponse(
+        _events(result), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def _events(result: Answer) -> AsyncIterator[str]:
+    yield answers.sse("citations", [c.model_dump() for c in result.citations])
+    for piece in answers.pieces(result.answer):
+        yield answers.sse("delta", {"text": piece})
+    yield answers.sse("done", result.model_dump())
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=Conversation,
+    responses=responses(401, 404, 429),
+)
+async def get_conversation(service: Service, conversation_id: str = ConversationId) -> Conversation:
+    """The turns of a conversation, oldest first."""
+    turns = await run_in_threadpool(service.conversations.turns, conversation_id)
+    if not turns:
+        raise ApiProblem(404, f"no conversation '{conversation_id}'")
+    return Conversation(
+        conversation_id=conversation_id, turns=[Turn.model_validate(t) for t in turns]
+    )
+
+
+@router.delete(
+    "/conversations/{conversation_id}",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 404, 429),
+)
+async def delete_conversation(service: Service, conversation_id: str = ConversationId) -> Response:
+    """Forget a conversation."""
+    removed = await run_in_threadpool(service.conversations.delete, conversation_id)
+    if not removed:
+        raise ApiProblem(404, f"no conversation '{conversation_id}'")
+    return Response(status_code=204)

@@ -1,0 +1,152 @@
+"""Request and response bodies of the HTTP API (the Answer JSON is the engine's own)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.answer import Answer
+from rag.citations import Citation
+
+CONVERSATION_ID = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="The question; a follow-up when conversation_id is given")
+    conversation_id: str | None = Field(
+        default=None,
+        pattern=CONVERSATION_ID,
+        description="Continue this conversation (or start one under this id)",
+    )
+    top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to retrieve")
+    stream: bool = Field(
+        default=False,
+        description="Server-sent events: citations, delta..., done (also with "
+        "Accept: text/event-stream)",
+    )
+
+
+class Turn(BaseModel):
+    n: int
+    question: str
+    standalone_question: str
+    answer: Answer
+    created: float
+
+
+class Conversation(BaseModel):
+    conversation_id: str
+    turns: list[Turn]
+
+
+class Source(BaseModel):
+    source: str
+    title: str
+    lang: str
+    passages: int
+    sha256: str
+
+
+class SourceSpan(BaseModel):
+    source: str
+    title: str
+    lang: str
+    start_char: int
+    end_char: int
+    start_line: int
+    end_line: int
+    text: str
+    """The file's text at [start_char:end_char]."""
+    before: str
+    """Up to ``context`` characters before the span."""
+    after: str
+    """Up to ``context`` characters after it."""
+
+
+class IndexStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None
+    build: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    index_version: str | None = None
+
+
+# OpenAI Chat Completions (the subset chat front ends use; unknown fields are ignored)
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        if self.content is None:
+            return ""
+        return " ".join(p.text for p in self.content if p.type == "text" and p.text)
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+    citations: list[Citation]
+    """The same citations as the [n] markers and the Sources list of the content."""
+    abstained: bool
+    warnings: list[str] = []
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
