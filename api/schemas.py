@@ -15,7 +15,12 @@ CONVERSATION_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(description="The question; a follow-up when conversation_id is given")
+    message: str = Field(
+        # documented, and enforced by the engine with a message that says what is wrong
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+        description="The question; a follow-up when conversation_id is given. At most "
+        "RAG_MAX_QUESTION_CHARS characters (422 names the limit)",
+    )
     conversation_id: str | None = Field(
         default=None,
         pattern=CONVERSATION_ID,

@@ -233,9 +233,7 @@ class ChatService:
         remember = history is None
         if history is None:
             history = (
-                self.conversations.standalone_questions(conversation_id)
-                if conversation_id
-                else []
+                self.conversations.standalone_questions(conversation_id) if conversation_id else []
             )
         else:
             history = [condense(h, history[:i]) for i, h in enumerate(history)]

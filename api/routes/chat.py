@@ -22,7 +22,19 @@ STREAM_DOC = {
     "description": "The Answer JSON, or with stream: server-sent events `citations` "
     '(the citations list), `delta` ({"text": ...}, pieces of the answer) and `done` '
     "(the final Answer JSON)",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "description": "One event; data is JSON",
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"enum": ["citations", "delta", "done"]},
+                    "data": {"type": "string"},
+                },
+            }
+        }
+    },
 }
 
 

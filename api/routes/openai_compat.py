@@ -35,7 +35,16 @@ router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authoriz
 STREAM_DOC = {
     "description": "A chat.completion, or with stream: chat.completion.chunk events "
     "ending with `data: [DONE]`; the last chunk carries `citations`",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "description": "One event: a chat.completion.chunk as JSON, or [DONE]",
+                "type": "object",
+                "required": ["data"],
+                "properties": {"event": {"const": "message"}, "data": {"type": "string"}},
+            }
+        }
+    },
 }
 
 
