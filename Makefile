@@ -4,13 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test test-all lint bench index eval clean
+.PHONY: serve chat test test-fast lint bench bench-http index eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+## serve: the HTTP service on 127.0.0.1:8000 (builds or updates the index of seeds/ first)
+serve: $(STAMP)
+	$(BIN)/rag serve
 
 ## chat: interactive chat in the terminal over seeds/ (builds the index if needed)
 chat: $(STAMP)
@@ -37,9 +41,14 @@ eval: $(STAMP)
 	$(BIN)/rag index
 	$(BIN)/rag eval evals/seeds_dev.jsonl
 
-## bench: warm ask latency (split by stage) and cold/warm index times
+## bench: warm ask latency (split by stage), cold/warm index times, then HTTP load
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_http.py
+
+## bench-http: 8 concurrent clients for 30 s against /v1/chat on loopback
+bench-http: $(STAMP)
+	$(BIN)/python bench/bench_http.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,10 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # one OpenMP thread per embedding call: under concurrent requests each question
+    # takes a core (bench/bench_http.py: 64 against 52 requests/s on 2 cores with 8
+    # clients); must be set before the embedding library loads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from api.app import create_app

@@ -13,6 +13,7 @@ from api.metrics import Metrics
 from api.problems import ApiProblem
 from rag.chat import ChatService
 from rag.config import Settings
+from rag.corpus import detect_language
 from rag.errors import IndexMissingError, RagError
 from rag.indexer import build, current_version
 
@@ -107,8 +108,11 @@ class AppState:
     def try_load(self) -> None:
         """Open the index at start-up if there is one; readiness reports the outcome."""
         try:
-            self.service()
+            service = self.service()
             self.load_error = None
+            # load the language detector and touch the index now, not on the first question
+            detect_language("warm up")
+            service.engine.retriever.search("warm up")
         except RagError as exc:
             self.load_error = str(exc)
             log.warning("not ready: %s", exc)

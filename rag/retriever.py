@@ -9,7 +9,9 @@ Two fusion methods (``Settings.fusion``):
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,14 +65,31 @@ def weighted(dense: dict[str, float], lexical: dict[str, float], w: float) -> di
     return {pid: w * d.get(pid, 0.0) + (1 - w) * lex.get(pid, 0.0) for pid in {*d, *lex}}
 
 
+QUERY_CACHE = 4096
+"""Question vectors kept in memory: a repeated question skips the embedding model."""
+
+
 class Retriever:
     def __init__(self, index: LoadedIndex, embedding: BaseEmbedding, settings: Settings) -> None:
         self.index = index
         self.embedding = embedding
         self.settings = settings
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def embed_query(self, question: str) -> np.ndarray:
-        return np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
+        with self._lock:
+            vector = self._vectors.get(question)
+            if vector is not None:
+                self._vectors.move_to_end(question)
+                return vector
+        vector = np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
+        vector.setflags(write=False)
+        with self._lock:
+            self._vectors[question] = vector
+            if len(self._vectors) > QUERY_CACHE:
+                self._vectors.popitem(last=False)
+        return vector
 
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None

@@ -28,12 +28,14 @@ def hash_vector(text: str) -> list[float]:
 class HashEmbedding(BaseEmbedding):
     model_name: str = "hash-bag-512"
     calls: int = 0
+    """Questions embedded so far."""
 
     @classmethod
     def class_name(cls) -> str:
         return "HashEmbedding"
 
     def _get_query_embedding(self, query: str) -> list[float]:
+        self.calls += 1
         return hash_vector(query)
 
     async def _aget_query_embedding(self, query: str) -> list[float]:

@@ -31,3 +31,17 @@ def test_search_ranks_the_passage_sharing_the_question_words_first(
     assert result.passages[0].dense is not None and result.passages[0].lexical is not None
     result = retriever.search("H800 chip export controls", top_k=2)
     assert result.passages[0].passage.doc_id == "notes.md"
+
+
+def test_a_repeated_question_is_not_embedded_again(settings: Settings) -> None:
+    build(settings)
+    embedding = load_embedding(settings.embedding)
+    retriever = Retriever(open_index(settings), embedding, settings)
+    first = retriever.search("harbour of Hangzhou boats")
+    again = retriever.search("harbour of Hangzhou boats")
+    other = retriever.search("H800 chip export controls")
+    assert embedding.calls == 2  # type: ignore[attr-defined]
+    assert [p.passage.passage_id for p in first.passages] == [
+        p.passage.passage_id for p in again.passages
+    ]
+    assert other.passages[0].passage.doc_id == "notes.md"
