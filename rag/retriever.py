@@ -91,6 +91,11 @@ class Retriever:
                 self._vectors.popitem(last=False)
         return vector
 
+    def forget_queries(self) -> None:
+        """Empty the cache of question vectors (benchmarks measure the model)."""
+        with self._lock:
+            self._vectors.clear()
+
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
     ) -> SearchResult:

@@ -27,3 +27,27 @@ def test_bad_values_are_named() -> None:
         Settings(chunk_tokens=50, chunk_overlap_tokens=50)
     with pytest.raises(ValidationError, match="fusion_dense_weight must be in"):
         Settings(fusion_dense_weight=1.5)
+
+
+def test_lists_come_comma_separated_or_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_API_KEYS", " k1, k2 ,")
+    monkeypatch.setenv("RAG_CORS_ORIGINS", '["https://a.example", "https://b.example"]')
+    s = Settings()
+    assert [k.get_secret_value() for k in s.api_keys] == ["k1", "k2"]
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_API_KEYS", "user-secret")
+    monkeypatch.setenv("RAG_ADMIN_KEY", "admin-secret")
+    s = Settings()
+    shown = repr(s) + str(s) + s.model_dump_json()
+    assert "user-secret" not in shown and "admin-secret" not in shown
+    assert s.admin_key is not None and s.admin_key.get_secret_value() == "admin-secret"
+
+
+def test_server_values_are_checked() -> None:
+    with pytest.raises(ValidationError, match="port must be in"):
+        Settings(port=70000)
+    with pytest.raises(ValidationError, match="rate_limit_per_minute must be >= 0, got -1"):
+        Settings(rate_limit_per_minute=-1)
