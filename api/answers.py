@@ -1,22 +1,24 @@
-"""What the chat routes share: answering in a worker thread, citation URLs, metrics,
-and cutting an answer into stream pieces."""
+"""What the chat routes share: answering in a worker thread, streaming the engine's
+events, citation URLs, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import re
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 
 from api.state import AppState
 from rag.answer import Answer
-from rag.chat import ChatService
+from rag.chat import ChatService, validate_question
 from rag.citations import Citation
+from rag.errors import RagError
 
-_PIECE = re.compile(r"\S+\s*|\s+")
-PIECE_CHARS = 48
+log = logging.getLogger("api")
 
 
 def source_url(base: str | None, citation: Citation) -> str:
@@ -24,6 +26,11 @@ def source_url(base: str | None, citation: Citation) -> str:
         f"/v1/sources/{quote(citation.source)}?start={citation.start_char}&end={citation.end_char}"
     )
     return (base.rstrip("/") + path) if base else path
+
+
+def with_urls(state: AppState, citations: list[Citation]) -> list[Citation]:
+    base = state.settings.public_url
+    return [c.model_copy(update={"url": source_url(base, c)}) for c in citations]
 
 
 async def answer(
@@ -36,24 +43,62 @@ async def answer(
 ) -> Answer:
     """Answer in a worker thread (embedding and search block), with citation URLs."""
     turn = await run_in_threadpool(service.respond, message, conversation_id, top_k, history)
-    result = turn.answer
-    state.metrics.observe_answer(result.timings_ms, result.mode, result.abstained)
-    base = state.settings.public_url
-    cited = [c.model_copy(update={"url": source_url(base, c)}) for c in result.citations]
-    return result.model_copy(update={"citations": cited})
+    return _finish(state, turn.answer)
 
 
-def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
-    """The text in pieces of whole words, about ``size`` characters each; joined
-    they give the text back exactly."""
-    buffer = ""
-    for match in _PIECE.finditer(text):
-        buffer += match.group()
-        if len(buffer) >= size:
-            yield buffer
-            buffer = ""
-    if buffer:
-        yield buffer
+def _finish(state: AppState, result: Answer) -> Answer:
+    state.metrics.observe_answer(result.timings_ms, result.mode, result.abstained, result.warnings)
+    return result.model_copy(update={"citations": with_urls(state, result.citations)})
+
+
+Event = tuple[str, Any]
+
+
+async def stream(
+    state: AppState,
+    service: ChatService,
+    message: str,
+    conversation_id: str | None = None,
+    top_k: int | None = None,
+    history: list[str] | None = None,
+) -> AsyncIterator[Event]:
+    """``("citations", [Citation])``, ``("delta", str)``... as the engine produces
+    them, then ``("done", Answer)``, or ``("error", Problem dict)`` if answering fails
+    after the stream began. Bad questions fail before the first event, as a problem."""
+    validate_question(message, state.settings.max_question_chars)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def listener(kind: str, payload: object) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
+
+    work = asyncio.ensure_future(
+        run_in_threadpool(service.respond, message, conversation_id, top_k, history, listener)
+    )
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            kind, payload = getter.result()
+            if kind == "citations":
+                payload = with_urls(state, payload)
+            yield kind, payload
+            continue
+        getter.cancel()
+        while not queue.empty():
+            kind, payload = queue.get_nowait()
+            if kind == "citations":
+                payload = with_urls(state, payload)
+            yield kind, payload
+        break
+    try:
+        turn = work.result()
+    except Exception as exc:
+        log.exception("answering failed during a stream")
+        detail = str(exc) if isinstance(exc, RagError) else "internal error"
+        yield "error", {"title": "Internal Server Error", "status": 500, "detail": detail}
+        return
+    yield "done", _finish(state, turn.answer)
 
 
 def sse(event: str | None, data: object) -> str:

@@ -41,6 +41,11 @@ class Metrics:
             ["mode", "abstained"],
             registry=self.registry,
         )
+        self.llm_failures = Counter(
+            "rag_llm_failures_total",
+            "Answers given extractively because the LLM was unreachable, slow or failing",
+            registry=self.registry,
+        )
         self.index_passages = Gauge(
             "rag_index_passages", "Passages in the served index", registry=self.registry
         )
@@ -60,11 +65,15 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe_answer(self, timings_ms: dict[str, float], mode: str, abstained: bool) -> None:
+    def observe_answer(
+        self, timings_ms: dict[str, float], mode: str, abstained: bool, warnings: list[str]
+    ) -> None:
         for stage in ("embed", "retrieve", "answer"):
             if stage in timings_ms:
                 self.stage.labels(stage).observe(timings_ms[stage] / 1000)
         self.answers.labels(mode, str(abstained).lower()).inc()
+        if "llm_unavailable" in warnings:
+            self.llm_failures.inc()
 
     def set_index(self, version: str, documents: int, passages: int) -> None:
         self.index_version.clear()

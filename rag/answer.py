@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -68,7 +69,16 @@ class Draft:
 
 
 class Answerer(Protocol):
-    def answer(self, question: str, search: SearchResult, lang: str) -> Draft: ...
+    def answer(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Draft:
+        """Answer from the retrieved passages; ``on_delta`` receives pieces of the
+        answer text as they are ready (an LLM's stream), when the answerer streams."""
+        ...
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +86,22 @@ def messages() -> dict[str, dict[str, str]]:
     text = resources.files("rag.prompts").joinpath("messages.json").read_text(encoding="utf-8")
     data: dict[str, dict[str, str]] = json.loads(text)
     return data
+
+
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def pieces(text: str, size: int = 48) -> Iterator[str]:
+    """The text in pieces of whole words, about ``size`` characters each (how a
+    finished answer is streamed); joined they give the text back exactly."""
+    buffer = ""
+    for match in _PIECE.finditer(text):
+        buffer += match.group()
+        if len(buffer) >= size:
+            yield buffer
+            buffer = ""
+    if buffer:
+        yield buffer
 
 
 def message(kind: str, lang: str) -> str:
@@ -192,17 +218,22 @@ class ExtractiveAnswerer:
         return chosen
 
     def citation(self, n: int, cand: Candidate, score: float) -> Citation:
-        passage = cand.passage
-        offset = cand.start - passage.start_char
-        quote = passage.text[offset : cand.end - passage.start_char]
+        return self.citation_for(n, cand.passage, cand.start, cand.end, score)
+
+    def citation_for(
+        self, n: int, passage: Passage, start: int, end: int, score: float
+    ) -> Citation:
+        """Citation ``n`` of the span ``[start, end)`` of the passage's file."""
+        offset = start - passage.start_char
+        quote = passage.text[offset : end - passage.start_char]
         start_line = passage.start_line + passage.text.count("\n", 0, offset)
-        doc = self.index.manifest["documents"][cand.doc_id]
+        doc = self.index.manifest["documents"][passage.doc_id]
         return Citation(
             n=n,
-            source=cand.doc_id,
+            source=passage.doc_id,
             title=doc["title"],
-            start_char=cand.start,
-            end_char=cand.end,
+            start_char=start,
+            end_char=end,
             start_line=start_line,
             end_line=start_line + quote.count("\n"),
             quote=quote,
@@ -210,7 +241,13 @@ class ExtractiveAnswerer:
             score=round(score, 4),
         )
 
-    def answer(self, question: str, search: SearchResult, lang: str) -> Draft:
+    def answer(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Draft:
         ranked = self.candidates(question, search)
         support = ranked[0].support if ranked else 0.0
         unknown = self.unknown_identifiers(question)

@@ -8,22 +8,27 @@ questions, which works with no LLM.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import Answer, Answerer, ExtractiveAnswerer, message
+from rag.answer import Answer, Answerer, ExtractiveAnswerer, message, pieces
 from rag.citations import SourceTexts, verify
 from rag.config import Settings
 from rag.corpus import detect_language
 from rag.embedding import load_embedding, model_id
 from rag.errors import QuestionError
 from rag.indexer import LoadedIndex, current_version, open_index
+from rag.llm import LLMAnswerer, build_llm, prompt
 from rag.retriever import Retriever, SearchResult
+
+log = logging.getLogger("rag.chat")
 
 _ENTITY = re.compile(r"\b(?:[A-Z][\w-]*|\w*\d\w*)\b")
 _QUESTION_WORDS = {
@@ -182,11 +187,17 @@ class Engine:
     answerer: Answerer
 
 
+Listener = Callable[[str, object], None]
+"""Receives ``("citations", list[Citation])`` and ``("delta", str)`` while a question is
+answered; the final Answer is what ``respond`` returns."""
+
+
 class ChatService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.embedding = load_embedding(settings.embedding)
         self.model = model_id(self.embedding)
+        self.llm = build_llm(settings)
         self.sources = SourceTexts(settings.corpus_dir)
         self.conversations = ConversationStore(settings.data_dir / "conversations.sqlite")
         self._lock = threading.Lock()
@@ -194,11 +205,33 @@ class ChatService:
 
     def _open(self) -> Engine:
         index = open_index(self.settings, expected_model=self.model)
-        return Engine(
-            index,
-            Retriever(index, self.embedding, self.settings),
-            ExtractiveAnswerer(index, self.settings),
+        retriever = Retriever(index, self.embedding, self.settings)
+        extractive = ExtractiveAnswerer(index, self.settings)
+        answerer: Answerer = extractive
+        if self.llm is not None:
+            answerer = LLMAnswerer(self.llm, extractive, retriever.embed_query, self.settings)
+        return Engine(index, retriever, answerer)
+
+    def _condense(self, question: str, history: list[str]) -> str:
+        """The standalone question: by the LLM when one is configured (in the
+        question's language), else, or when it fails, by carrying entities over."""
+        fallback = condense(question, history)
+        if self.llm is None or not history:
+            return fallback
+        from llama_index.core.llms import ChatMessage, MessageRole
+
+        text = prompt("condense.txt").format(
+            history="\n".join(f"- {h}" for h in history[-6:]), question=question
         )
+        try:
+            reply = self.llm.chat([ChatMessage(role=MessageRole.USER, content=text)])
+        except Exception as exc:  # the heuristic is always there
+            log.warning("LLM condense failed (%s); carrying entities over", exc)
+            return fallback
+        standalone = " ".join(str(reply.message.content or "").split())
+        if not standalone or len(standalone) > self.settings.max_question_chars:
+            return fallback
+        return standalone
 
     def reload_if_changed(self) -> bool:
         """Switch to a newly published index version; True when it switched."""
@@ -222,11 +255,16 @@ class ChatService:
         conversation_id: str | None = None,
         top_k: int | None = None,
         history: list[str] | None = None,
+        listener: Listener | None = None,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found.
 
         ``history`` gives the earlier user messages explicitly (the OpenAI-compatible
         route, whose clients send the whole conversation); such turns are not stored.
+        ``listener`` receives the citations and the answer text in pieces as soon as
+        they are known (with an LLM: the passages given to it, then its checked
+        stream); joined, the pieces equal the final answer unless a citation failed
+        its check at the end (then the returned Answer is the truth).
         """
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
@@ -241,13 +279,22 @@ class ChatService:
             )
         else:
             history = [condense(h, history[:i]) for i, h in enumerate(history)]
-        standalone = condense(question, history)
+        standalone = self._condense(question, history)
         lang = detect_language(question)
         lang = lang if lang != "und" else "en"
         search = engine.retriever.search(standalone, top_k)
         t_answer = time.perf_counter()
-        draft = engine.answerer.answer(standalone, search, lang)
-        checked = verify(draft.text, draft.citations, self.sources)
+        streamed: list[str] = []
+        on_delta = None
+        if listener is not None and isinstance(engine.answerer, LLMAnswerer):
+            listener("citations", engine.answerer.passage_citations(search))
+
+            def on_delta(piece: str) -> None:
+                streamed.append(piece)
+                listener("delta", piece)
+
+        draft = engine.answerer.answer(standalone, search, lang, on_delta)
+        checked = verify(draft.text, draft.citations, self.sources, renumber=draft.mode != "llm")
         answer_ms = (time.perf_counter() - t_answer) * 1000
         answer = Answer(
             answer=checked.text,
@@ -268,6 +315,10 @@ class ChatService:
             answer = answer.model_copy(
                 update={"abstained": True, "answer": message("abstain", lang)}
             )
+        if listener is not None and not streamed:
+            listener("citations", answer.citations)
+            for piece in pieces(answer.answer):
+                listener("delta", piece)
         assert answer.conversation_id is not None
         if remember:
             self.conversations.add(answer.conversation_id, question, standalone, answer)

@@ -67,9 +67,12 @@ class SourceTexts:
         return text
 
 
-def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verified:
+def verify(
+    text: str, citations: list[Citation], sources: SourceTexts, renumber: bool = True
+) -> Verified:
     """Keep what resolves: citations whose quote matches the file at its offsets,
-    renumbered 1..k in order, and only the markers that name one of them."""
+    renumbered 1..k in order (unless ``renumber`` is false: an LLM's answer keeps the
+    passage numbers it streamed), and only the markers that name one of them."""
     warnings: list[str] = []
     good: list[Citation] = []
     dropped: set[int] = set()
@@ -83,18 +86,19 @@ def verify(text: str, citations: list[Citation], sources: SourceTexts) -> Verifi
             dropped.add(citation.n)
             continue
         good.append(citation)
-    renumber = {c.n: i for i, c in enumerate(good, start=1)}
+    numbers = {c.n: (i if renumber else c.n) for i, c in enumerate(good, start=1)}
 
     def replace(match: re.Match[str]) -> str:
         n = int(match.group(1))
-        if n in renumber:
-            return f"[{renumber[n]}]"
+        if n in numbers:
+            return f"[{numbers[n]}]"
         if n not in dropped:
             warnings.append(f"unresolved_marker: [{n}] names no citation")
         return ""
 
     cleaned = MARKER.sub(replace, text)
-    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    if renumber:
+        cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
     used = {int(m) for m in MARKER.findall(cleaned)}
-    final = [c.model_copy(update={"n": renumber[c.n]}) for c in good if renumber[c.n] in used]
+    final = [c.model_copy(update={"n": numbers[c.n]}) for c in good if numbers[c.n] in used]
     return Verified(cleaned, final, warnings)

@@ -83,10 +83,30 @@ class Settings(BaseSettings):
     model_name: str = "rag-citations"
     """The model id the OpenAI-compatible endpoint reports."""
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    llm_base_url: str | None = None
+    """An OpenAI-compatible endpoint (``https://api.openai.com/v1``, a vLLM, Ollama,
+    llama.cpp or LM Studio server, ...). With ``llm_model`` set, an LLM writes answers."""
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = 30.0
+    """Seconds before an LLM call counts as failed (the answer is then extractive)."""
+    llm_max_tokens: int = 512
+    llm_context_window: int = 8192
+    llm_link_hosts: Annotated[list[str], NoDecode] = []
+    """Hosts an LLM answer may link to (comma-separated); other links and all images
+    are stripped. The host of ``public_url`` is always allowed."""
+
+    @field_validator("api_keys", "cors_origins", "llm_link_hosts", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("llm_timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"llm_timeout must be > 0, got {value}")
+        return value
 
     @field_validator("port")
     @classmethod
@@ -110,6 +130,8 @@ class Settings(BaseSettings):
         "max_citations",
         "max_question_chars",
         "max_body_bytes",
+        "llm_max_tokens",
+        "llm_context_window",
     )
     @classmethod
     def _positive(cls, value: int, info: object) -> int:

@@ -29,7 +29,7 @@ STREAM_DOC = {
                 "type": "object",
                 "required": ["event", "data"],
                 "properties": {
-                    "event": {"enum": ["citations", "delta", "done"]},
+                    "event": {"enum": ["citations", "delta", "done", "error"]},
                     "data": {"type": "string"},
                 },
             }
@@ -45,20 +45,34 @@ STREAM_DOC = {
 )
 async def chat(body: ChatRequest, request: Request, state: State, service: Service) -> Response:
     """Answer a question with citations; a follow-up when ``conversation_id`` is given."""
-    result = await answers.answer(state, service, body.message, body.conversation_id, body.top_k)
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
+        result = await answers.answer(
+            state, service, body.message, body.conversation_id, body.top_k
+        )
         return Response(result.model_dump_json(), media_type="application/json")
+    events = answers.stream(state, service, body.message, body.conversation_id, body.top_k)
+    first = await anext(events)  # a bad question fails here, as a problem+json response
     return StreamingResponse(
-        _events(result), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        _sse(first, events), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
 
 
-async def _events(result: Answer) -> AsyncIterator[str]:
-    yield answers.sse("citations", [c.model_dump() for c in result.citations])
-    for piece in answers.pieces(result.answer):
-        yield answers.sse("delta", {"text": piece})
-    yield answers.sse("done", result.model_dump())
+async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> AsyncIterator[str]:
+    kind, payload = first
+    while True:
+        if kind == "citations":
+            yield answers.sse(kind, [c.model_dump() for c in payload])
+        elif kind == "delta":
+            yield answers.sse(kind, {"text": payload})
+        elif kind == "done":
+            yield answers.sse(kind, payload.model_dump())
+        else:
+            yield answers.sse(kind, payload)
+        try:
+            kind, payload = await anext(events)
+        except StopAsyncIteration:
+            return
 
 
 @router.get(

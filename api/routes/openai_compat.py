@@ -75,17 +75,19 @@ def _words(text: str) -> int:
 async def completions(body: CompletionRequest, state: State, service: Service) -> Response:
     """Answer the last user message; earlier user messages are the conversation."""
     question, history = _question_and_history(body)
-    result = await answers.answer(state, service, question, history=history)
-    content = result.answer + answers.sources_block(result.citations)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     model = state.settings.model_name
     if body.stream:
+        events = answers.stream(state, service, question, history=history)
+        first = await anext(events)  # a bad question fails here, as a problem+json response
         return StreamingResponse(
-            _chunks(completion_id, created, model, content, result),
+            _chunks(completion_id, created, model, first, events),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
+    result = await answers.answer(state, service, question, history=history)
+    content = result.answer + answers.sources_block(result.citations)
     prompt_words = sum(_words(m.text()) for m in body.messages)
     completion = Completion(
         id=completion_id,
@@ -105,8 +107,15 @@ async def completions(body: CompletionRequest, state: State, service: Service) -
 
 
 async def _chunks(
-    completion_id: str, created: int, model: str, content: str, result: Answer
+    completion_id: str,
+    created: int,
+    model: str,
+    first: answers.Event,
+    events: AsyncIterator[answers.Event],
 ) -> AsyncIterator[str]:
+    """Answer text as it comes, then the Sources list, then a last chunk that carries
+    the structured citations (the checked ones of the final answer)."""
+
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         return answers.sse(
             None,
@@ -121,13 +130,31 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in answers.pieces(content):
-        yield chunk({"content": piece})
-    yield chunk(
-        {},
-        "stop",
-        citations=[c.model_dump() for c in result.citations],
-        abstained=result.abstained,
-        warnings=result.warnings,
-    )
+    result: Answer | None = None
+    error: dict[str, Any] | None = None
+    kind, payload = first
+    while True:
+        if kind == "delta":
+            yield chunk({"content": payload})
+        elif kind == "done":
+            result = payload
+        elif kind == "error":
+            error = payload
+        try:
+            kind, payload = await anext(events)
+        except StopAsyncIteration:
+            break
+    if result is None:
+        yield chunk({}, "stop", error=error)
+    else:
+        sources = answers.sources_block(result.citations)
+        if sources:
+            yield chunk({"content": sources})
+        yield chunk(
+            {},
+            "stop",
+            citations=[c.model_dump() for c in result.citations],
+            abstained=result.abstained,
+            warnings=result.warnings,
+        )
     yield answers.sse(None, "[DONE]")
