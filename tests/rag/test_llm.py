@@ -183,3 +183,32 @@ def test_sanitizer_holds_open_constructs_and_releases_clean_text() -> None:
     held = Sanitizer({1}, set())
     assert held.feed("Nothing cited yet, ") == ""  # nothing before the first valid marker
     assert held.feed("now [1] ") == "Nothing cited yet, now [1] "
+
+
+def test_eval_in_llm_mode_scores_the_checked_citations(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
+    from rag import evaluation
+
+    item = evaluation.EvalItem(
+        id="h800",
+        question=QUESTION,
+        lang="en",
+        expected_sources=["notes.md"],
+        expected_evidence="H800 chip was used",
+    )
+    service = llm_service(settings, fake_llm)
+    fake_llm.script = h800
+    good = evaluation.metrics(evaluation.run(service, [item]))
+
+    # the model cites a passage that is given but does not hold the evidence
+    def other(request: dict[str, Any]) -> Reply:
+        user = request["messages"][-1]["content"]
+        blocks = user.split("----- BEGIN PASSAGE [")[1:]
+        n = next(int(b.split("]", 1)[0]) for b in blocks if "H800" not in b)
+        return Reply(f"Something else [{n}].")
+
+    fake_llm.script = other
+    wrong = evaluation.metrics(evaluation.run(service, [item]))
+    assert good["answer_supported"] == 1.0 and good["citation_precision"] == 1.0
+    assert wrong["answer_supported"] == 0.0 and wrong["citation_precision"] == 0.0
