@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.state import AppState
 from rag.answer import Answer
 from rag.chat import ChatService, validate_question
-from rag.citations import Citation
+from rag.citations import Citation, citation_line
 from rag.errors import RagError
 
 log = logging.getLogger("api")
@@ -52,6 +52,14 @@ def _finish(state: AppState, result: Answer) -> Answer:
 
 
 Event = tuple[str, Any]
+
+
+async def chain(first: Event, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """``first`` (awaited by the route, so a bad question still fails as a problem
+    before the response starts), then the rest of the events."""
+    yield first
+    async for event in events:
+        yield event
 
 
 async def stream(
@@ -113,14 +121,6 @@ def sources_block(citations: list[Citation], quote_chars: int = 200) -> str:
         return ""
     lines = ["", "", "Sources:"]
     for c in citations:
-        text = " ".join(c.quote.split())
-        if len(text) > quote_chars:
-            text = text[: quote_chars - 1] + "…"
-        where = (
-            f"line {c.start_line}"
-            if c.start_line == c.end_line
-            else f"lines {c.start_line}-{c.end_line}"
-        )
         link = f" <{c.url}>" if c.url else ""
-        lines.append(f'[{c.n}] {c.source}, {where}: "{text}"{link}')
+        lines.append(citation_line(c, quote_chars) + link)
     return "\n".join(lines)

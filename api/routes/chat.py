@@ -59,8 +59,7 @@ async def chat(body: ChatRequest, request: Request, state: State, service: Servi
 
 
 async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> AsyncIterator[str]:
-    kind, payload = first
-    while True:
+    async for kind, payload in answers.chain(first, events):
         if kind == "citations":
             yield answers.sse(kind, [c.model_dump() for c in payload])
         elif kind == "delta":
@@ -69,10 +68,6 @@ async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> As
             yield answers.sse(kind, payload.model_dump())
         else:
             yield answers.sse(kind, payload)
-        try:
-            kind, payload = await anext(events)
-        except StopAsyncIteration:
-            return
 
 
 @router.get(

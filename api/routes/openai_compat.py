@@ -132,18 +132,13 @@ async def _chunks(
     yield chunk({"role": "assistant", "content": ""})
     result: Answer | None = None
     error: dict[str, Any] | None = None
-    kind, payload = first
-    while True:
+    async for kind, payload in answers.chain(first, events):
         if kind == "delta":
             yield chunk({"content": payload})
         elif kind == "done":
             result = payload
         elif kind == "error":
             error = payload
-        try:
-            kind, payload = await anext(events)
-        except StopAsyncIteration:
-            break
     if result is None:
         yield chunk({}, "stop", error=error)
     else:

@@ -17,13 +17,6 @@ QUESTION = "Which chip did DeepSeek use, the H800?"
 
 
 @pytest.fixture
-def fake_llm() -> Iterator[FakeLLM]:
-    fake = FakeLLM().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def llm_live(indexed: Settings, fake_llm: FakeLLM) -> Iterator[LiveServer]:
     server = serve(
         indexed.model_copy(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,13 +14,6 @@ from rag.llm import Sanitizer
 from tests.fake_llm import FakeLLM, Reply, passage_number
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLLM]:
-    fake = FakeLLM().start()
-    yield fake
-    fake.stop()
 
 
 def llm_service(settings: Settings, fake: FakeLLM, **overrides: Any) -> ChatService:
