@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (chat.router, openai_compat.router, sources.router, ops.index, ops.probes):
         app.include_router(router)
+    if settings.slack_bot_token and settings.slack_signing_secret:
+        _mount_slack(app, state)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -51,3 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def _mount_slack(app: FastAPI, state: AppState) -> None:
+    """``POST /slack/events``: the Slack Events API (Bolt verifies the signature)."""
+    from slack_bolt.adapter.fastapi import SlackRequestHandler
+
+    from api.slack import SlackBot
+
+    bot = SlackBot(state)
+    handler = SlackRequestHandler(bot.app)
+    app.state.slack = bot
+
+    @app.post("/slack/events", include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)

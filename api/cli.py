@@ -35,6 +35,42 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slack(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from api.slack import SlackBot
+    from api.state import AppState
+    from rag.errors import ConfigError
+
+    settings = cli.settings_from()
+    if settings.slack_bot_token is None or settings.slack_app_token is None:
+        raise ConfigError(
+            "Socket Mode needs SLACK_BOT_TOKEN (xoxb-...) and SLACK_APP_TOKEN (xapp-..., "
+            "with the connections:write scope); see the README's Slack section"
+        )
+    if not args.no_index:
+        cli.build_index(settings)
+    state = AppState(settings)
+    state.try_load()
+    bot = SlackBot(state)
+    print("connected to Slack in Socket Mode; Ctrl-C stops", flush=True)
+    SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value()).start()
+    return 0
+
+
+def _configure_slack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-index", action="store_true", help="answer from the published index as it is"
+    )
+
+
+SLACK = cli.Command(
+    "slack",
+    "run the Slack bot over Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN)",
+    _configure_slack,
+    _slack,
+)
+
 SERVE = cli.Command(
     "serve",
     "build the index if it is missing or stale, then serve the HTTP API",
@@ -44,7 +80,7 @@ SERVE = cli.Command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, extra=[SERVE])
+    return cli.main(argv, extra=[SERVE, SLACK])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ examples:
   rag sources                                 documents with language and passage count
   rag eval evals/seeds_dev.jsonl --json       metrics overall and per language
   rag serve --port 8000                       index if needed, then serve HTTP (/docs)
+  rag slack                                   the Slack bot over Socket Mode
 
 settings come from RAG_* environment variables or .env (see README), e.g.
   RAG_CORPUS_DIR=seeds RAG_INDEX_DIR=var/index RAG_TOP_K=5

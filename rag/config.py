@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -92,6 +92,24 @@ class Settings(BaseSettings):
     """Seconds before an LLM call counts as failed (the answer is then extractive)."""
     llm_max_tokens: int = 512
     llm_context_window: int = 8192
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_bot_token", "SLACK_BOT_TOKEN")
+    )
+    """With ``slack_signing_secret``: the Slack Events API at ``/slack/events``."""
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_signing_secret", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
+    )
+    """For Socket Mode (``rag slack``): workspaces with no public URL."""
+    slack_api_url: str | None = None
+    """Base URL of the Slack Web API (default Slack's own; tests point it at a fake)."""
+    slack_on_abstain: Literal["reply", "silent"] = "reply"
+    """When the corpus does not answer: a short reply saying so, or nothing."""
+    slack_dedupe_seconds: int = 3600
+    """How long an event id is remembered, so a redelivered event gets no second reply."""
+
     llm_link_hosts: Annotated[list[str], NoDecode] = []
     """Hosts an LLM answer may link to (comma-separated); other links and all images
     are stripped. The host of ``public_url`` is always allowed."""
