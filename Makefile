@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast lint bench bench-http index eval clean
+.PHONY: serve chat test test-fast lint bench bench-http bench-xquad index eval eval-guard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,12 +39,22 @@ lint: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/rag index
-	$(BIN)/rag eval evals/seeds_dev.jsonl
+	$(BIN)/rag eval evals/seeds_dev.jsonl --report seeds_dev --compare naive
+
+## eval-guard: the dev set against the committed report; exits 5 when a metric fell
+## by more than 0.03 (one question of 42 is 0.024, so one flipped question passes)
+eval-guard: $(STAMP)
+	$(BIN)/rag index
+	$(BIN)/rag eval evals/seeds_dev.jsonl --baseline evals/reports/seeds_dev.json --max-drop 0.03
 
 ## bench: warm ask latency (split by stage), cold/warm index times, then HTTP load
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_http.py
+
+## bench-xquad: XQuAD paragraph retrieval for six language pairs (not in CI; ~15 min cold)
+bench-xquad: $(STAMP)
+	$(BIN)/python bench/bench_xquad.py
 
 ## bench-http: 8 concurrent clients for 30 s against /v1/chat on loopback
 bench-http: $(STAMP)

@@ -17,6 +17,7 @@ from rag.answer import Answer
 from rag.chat import ChatService, validate_question
 from rag.citations import Citation, citation_line
 from rag.errors import RagError
+from rag.retriever import SearchResult
 
 log = logging.getLogger("api")
 
@@ -42,8 +43,20 @@ async def answer(
     history: list[str] | None = None,
 ) -> Answer:
     """Answer in a worker thread (embedding and search block), with citation URLs."""
+    return (await answer_turn(state, service, message, conversation_id, top_k, history))[0]
+
+
+async def answer_turn(
+    state: AppState,
+    service: ChatService,
+    message: str,
+    conversation_id: str | None = None,
+    top_k: int | None = None,
+    history: list[str] | None = None,
+) -> tuple[Answer, SearchResult]:
+    """Like ``answer``, with what retrieval found."""
     turn = await run_in_threadpool(service.respond, message, conversation_id, top_k, history)
-    return _finish(state, turn.answer)
+    return _finish(state, turn.answer), turn.search
 
 
 def _finish(state: AppState, result: Answer) -> Answer:

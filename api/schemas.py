@@ -27,11 +27,30 @@ class ChatRequest(BaseModel):
         description="Continue this conversation (or start one under this id)",
     )
     top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to retrieve")
+    include_retrieved: bool = Field(
+        default=False,
+        description="Add the retrieved passages (source, offsets, text, score) to the "
+        "answer: what `rag eval --against` needs to score retrieval",
+    )
     stream: bool = Field(
         default=False,
         description="Server-sent events: citations, delta..., done (also with "
         "Accept: text/event-stream)",
     )
+
+
+class RetrievedPassage(BaseModel):
+    source: str
+    start_char: int
+    end_char: int
+    text: str
+    score: float
+
+
+class ChatResponse(Answer):
+    """The Answer JSON; ``retrieved`` only when the request asked for it."""
+
+    retrieved: list[RetrievedPassage] | None = None
 
 
 class Turn(BaseModel):

@@ -40,6 +40,18 @@ settings come from RAG_* environment variables or .env (see README), e.g.
 
 QUOTE_CHARS = 200
 
+EVAL_EXAMPLES = """\
+examples:
+  rag eval evals/seeds_dev.jsonl                          table overall and per language
+  rag eval evals/seeds_dev.jsonl --report seeds_dev       + evals/reports/seeds_dev.{md,json,png}
+  rag eval evals/seeds_dev.jsonl --baseline evals/reports/baseline.json --max-drop 0.02
+  rag eval evals/seeds_dev.jsonl --against http://127.0.0.1:8000
+  rag eval evals/seeds_dev.jsonl --compare naive          this service and the naive pipeline
+  rag eval --xquad en:ar [--limit 20] [--json]            XQuAD: English questions, Arabic text
+
+exit codes: 0 ok, 5 a metric fell more than --max-drop below the baseline
+"""
+
 
 @dataclass(frozen=True)
 class Command:
@@ -77,11 +89,32 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("sources", help="list the indexed documents")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("eval", help="run an eval set (JSONL) and print its metrics")
-    p.add_argument("file", type=Path)
+    p = sub.add_parser(
+        "eval",
+        help="run an eval set (JSONL) or the XQuAD benchmark and print the metrics",
+        description="Run an eval set in process or against a running service; write "
+        "per-question results, reports, and guard against regressions.",
+        epilog=EVAL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", type=Path, nargs="?", help="eval set (JSONL)")
     p.add_argument("--json", action="store_true", help="print the metrics JSON")
     p.add_argument("--top-k", type=int)
-    p.add_argument("--details", type=Path, help="write per-question results (JSONL) here")
+    p.add_argument("--details", type=Path, help="per-question results (JSONL) go here")
+    p.add_argument("--report", metavar="NAME", help="write evals/reports/NAME.{json,md,png}")
+    p.add_argument("--reports-dir", type=Path, default=Path("evals/reports"))
+    p.add_argument("--against", metavar="URL", help="ask a running service's /v1/chat")
+    p.add_argument("--api-key", help="bearer key for --against (default: RAG_EVAL_API_KEY)")
+    p.add_argument("--baseline", type=Path, help="a metrics JSON to compare with")
+    p.add_argument("--max-drop", type=float, default=0.02, help="tolerated drop per metric (0.02)")
+    p.add_argument(
+        "--guard-languages",
+        action="store_true",
+        help="with --baseline, guard each language's metrics too (small groups: noisy)",
+    )
+    p.add_argument("--compare", choices=["naive"], help="run a baseline pipeline side by side")
+    p.add_argument("--xquad", metavar="QLANG:PLANG", help="the XQuAD benchmark, e.g. en:ar")
+    p.add_argument("--limit", type=int, help="with --xquad: only the first N paragraphs")
     for command in extra:
         command.configure(sub.add_parser(command.name, help=command.help))
     return parser
@@ -220,35 +253,132 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from rag import evaluation
-    from rag.chat import ChatService
+def _progress_bar(label: str, as_json: bool) -> Any:
+    """A rich progress bar on a terminal (None otherwise)."""
+    if as_json or not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
 
-    items = evaluation.load_eval_set(args.file)
-    service = ChatService(settings_from())
-    try:
-        results = evaluation.run(service, items, args.top_k)
-    finally:
-        service.close()
-    report = evaluation.report(results)
-    if args.details:
-        evaluation.write_details(results, args.details)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=1))
-        return 0
+    bar = Progress(transient=True)
+    bar.start()
+    bar.task = bar.add_task(label, total=None)  # type: ignore[attr-defined]
+    return bar
+
+
+def _print_metrics(title: str, report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     names = [k for k in report["overall"] if k != "n"]
-    table = Table(title=f"{args.file} ({report['n']} questions)")
+    table = Table(title=title)
     table.add_column("metric")
-    groups = {"overall": report["overall"], **report["by_lang"]}
+    groups = {"overall": report["overall"], **report.get("by_lang", {})}
     for group in groups:
-        table.add_column(f"{group} ({groups[group]['n']})", justify="right")
+        table.add_column(f"{group} ({groups[group].get('n', report['n'])})", justify="right")
     for name in names:
-        values = [groups[g][name] for g in groups]
+        values = [groups[g].get(name) for g in groups]
         table.add_row(name, *("-" if v is None else f"{v:.3f}" for v in values))
     Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.xquad:
+        return _eval_xquad(args)
+    if args.file is None:
+        raise ConfigError("rag eval needs an eval set (FILE.jsonl) or --xquad QLANG:PLANG")
+    from rag import evaluation, reporting
+
+    items = evaluation.load_eval_set(args.file)
+    settings = settings_from()
+    bar = _progress_bar("asking", args.json)
+
+    def tick() -> None:
+        if bar is not None:
+            bar.update(bar.task, advance=1, total=len(items))
+
+    asker: Any
+    if args.against:
+        key = args.api_key or os.environ.get("RAG_EVAL_API_KEY")
+        asker = evaluation.RemoteService(args.against, key)
+    else:
+        from rag.chat import ChatService
+
+        asker = evaluation.InProcess(ChatService(settings))
+    try:
+        results = evaluation.run(asker, items, args.top_k, tick)
+        compared = None
+        if args.compare == "naive":
+            from rag.naive import NaivePipeline
+
+            naive_results = evaluation.run(NaivePipeline(settings), items, None, tick)
+            compared = ("naive llama-index pipeline", evaluation.report(naive_results))
+    finally:
+        if bar is not None:
+            bar.stop()
+        close = getattr(asker, "close", None) or getattr(
+            getattr(asker, "service", None), "close", None
+        )
+        if close is not None:
+            close()
+    report = evaluation.report(results)
+    details = args.details or (
+        args.reports_dir / f"{args.report}.questions.jsonl"
+        if args.report
+        else settings.data_dir / "eval" / f"{args.file.stem}.questions.jsonl"
+    )
+    evaluation.write_details(results, details)
+    if args.report:
+        command = "rag eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rag eval"
+        reporting.write(
+            args.report, str(args.file), report, results, args.reports_dir, command, compared
+        )
+    if args.json:
+        out = dict(report)
+        if compared is not None:
+            out["compare"] = {compared[0]: compared[1]}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        _print_metrics(f"{args.file} ({report['n']} questions)", report)
+        if compared is not None:
+            _print_metrics(f"{compared[0]} ({report['n']} questions)", compared[1])
+            print(reporting.comparison_table(report, compared[1], compared[0]))
+        print(f"per-question results: {details}", file=sys.stderr)
+    if args.baseline:
+        try:
+            baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the baseline {args.baseline}: {exc}") from exc
+        worse = evaluation.regressions(report, baseline, args.max_drop, args.guard_languages)
+        for line in worse:
+            print(f"regression: {line}", file=sys.stderr)
+        if worse:
+            return 5
+        print(f"no metric fell more than {args.max_drop} below {args.baseline}", file=sys.stderr)
+    return 0
+
+
+def _eval_xquad(args: argparse.Namespace) -> int:
+    from rag import xquad
+
+    settings = settings_from()
+    bar = _progress_bar(f"XQuAD {args.xquad}", args.json)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(bar.task, completed=done, total=total)
+
+    try:
+        result = xquad.run(settings, args.xquad, args.limit, progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        title = (
+            f"XQuAD {result['pair']} ({result['n']} questions, {result['paragraphs']} paragraphs)"
+        )
+        _print_metrics(title, result)
     return 0
 
 

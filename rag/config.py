@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     model_name: str = "rag-citations"
     """The model id the OpenAI-compatible endpoint reports."""
 
+    xquad_dir: Path = Path("../shared/benchmarks/xquad")
+    """The XQuAD JSON files (``rag eval --xquad``); read in place, never copied."""
+
     llm_base_url: str | None = None
     """An OpenAI-compatible endpoint (``https://api.openai.com/v1``, a vLLM, Ollama,
     llama.cpp or LM Studio server, ...). With ``llm_model`` set, an LLM writes answers."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -91,6 +91,20 @@ class QuestionResult:
                 return rank
         return None
 
+    def passes(self) -> dict[str, bool]:
+        """Pass or fail of this question for each check that applies to it."""
+        if not self.item.answerable:
+            return {"abstained": self.answer.abstained}
+        quotes = " ".join(c.quote for c in self.answer.citations)
+        return {
+            "retrieval_hit@1": (self.first_hit() or 2) <= 1,
+            "retrieval_hit@5": (self.first_hit() or 6) <= 5,
+            "citations_support": bool(self.citation_ok) and all(self.citation_ok),
+            "answer_supported": not self.answer.abstained
+            and bool(re.search(self.item.expected_evidence, quotes)),
+            "not_abstained": not self.answer.abstained,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.item.id,
@@ -103,6 +117,7 @@ class QuestionResult:
             "first_hit_rank": self.first_hit(),
             "citation_ok": self.citation_ok,
             "answer": self.answer.answer,
+            "pass": self.passes(),
             "latency_ms": round(self.latency_ms, 2),
         }
 
@@ -216,31 +231,134 @@ def write_details(results: Iterable[QuestionResult], path: Path) -> None:
             out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
 
 
+class Asker(Protocol):
+    """Where an eval set is asked: in process, a running service, or a baseline."""
+
+    def ask(
+        self, question: str, conversation_id: str | None, top_k: int | None
+    ) -> tuple[Answer, list[Retrieved]]: ...
+
+    def source_text(self, source: str) -> str | None: ...
+
+
+class InProcess:
+    """The engine itself, through ChatService."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+
+    def ask(
+        self, question: str, conversation_id: str | None, top_k: int | None
+    ) -> tuple[Answer, list[Retrieved]]:
+        turn = self.service.respond(question, conversation_id, top_k)
+        retrieved = [Retrieved(p.passage.doc_id, p.passage.text) for p in turn.search.passages]
+        return turn.answer, retrieved
+
+    def source_text(self, source: str) -> str | None:
+        return self.service.sources.get(source)
+
+
+class RemoteService:
+    """A running service, through its ``/v1/chat`` (with the retrieved passages) and
+    its source viewer: evaluates a deployment as it is."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._texts: dict[str, str | None] = {}
+
+    def _fail(self, response: Any) -> None:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise EvalSetError(
+            f"{self.url} answered {response.status_code} to {response.request.url.path}: {detail}"
+        )
+
+    def ask(
+        self, question: str, conversation_id: str | None, top_k: int | None
+    ) -> tuple[Answer, list[Retrieved]]:
+        import httpx
+
+        body: dict[str, Any] = {"message": question, "include_retrieved": True}
+        if conversation_id:
+            body["conversation_id"] = conversation_id
+        if top_k:
+            body["top_k"] = top_k
+        try:
+            response = self._http.post("/v1/chat", json=body)
+        except httpx.HTTPError as exc:
+            raise EvalSetError(f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code != 200:
+            self._fail(response)
+        data = response.json()
+        retrieved = [Retrieved(r["source"], r["text"]) for r in data.pop("retrieved") or []]
+        return Answer.model_validate(data), retrieved
+
+    def source_text(self, source: str) -> str | None:
+        if source not in self._texts:
+            from urllib.parse import quote
+
+            response = self._http.get(f"/v1/sources/{quote(source)}", params={"context": 0})
+            self._texts[source] = response.json()["text"] if response.status_code == 200 else None
+        return self._texts[source]
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def run(
-    service: ChatService,
+    asker: Asker | ChatService,
     items: Sequence[EvalItem],
     top_k: int | None = None,
     progress: Callable[[], None] | None = None,
 ) -> list[QuestionResult]:
-    """Ask every question in process (earlier ``turns`` first, in one conversation)."""
+    """Ask every question (earlier ``turns`` first, in one conversation)."""
+    if isinstance(asker, ChatService):
+        asker = InProcess(asker)
     results = []
     for item in items:
         conversation = None
         for turn in item.turns:
-            conversation = service.ask(turn, conversation).conversation_id
+            conversation = asker.ask(turn, conversation, top_k)[0].conversation_id
         t0 = time.perf_counter()
-        turn_result = service.respond(item.question, conversation, top_k)
+        answer, retrieved = asker.ask(item.question, conversation, top_k)
         latency = (time.perf_counter() - t0) * 1000
-        result = QuestionResult(
-            item=item,
-            answer=turn_result.answer,
-            retrieved=[
-                Retrieved(p.passage.doc_id, p.passage.text) for p in turn_result.search.passages
-            ],
-            latency_ms=latency,
-        )
-        result.citation_ok = citation_checks(result, service.sources.get)
+        result = QuestionResult(item=item, answer=answer, retrieved=retrieved, latency_ms=latency)
+        result.citation_ok = citation_checks(result, asker.source_text)
         results.append(result)
         if progress is not None:
             progress()
     return results
+
+
+GUARDED_EXCEPT = ("latency_ms_p50", "latency_ms_p95", "n")
+"""Latency is machine noise, not quality: the baseline guard leaves it out."""
+LOWER_IS_BETTER = {"false_abstention_rate"}
+
+
+def regressions(
+    current: dict[str, Any], baseline: dict[str, Any], max_drop: float, by_lang: bool = False
+) -> list[str]:
+    """Each metric of ``current["overall"]`` (and with ``by_lang`` of each language
+    both reports have) that is worse than the baseline by more than ``max_drop``, as
+    a sentence. Worse means lower, except for false_abstention_rate, where it means
+    higher. Latency is left out."""
+    found = []
+    groups = {"overall": (current["overall"], baseline["overall"])}
+    for lang, values in current.get("by_lang", {}).items() if by_lang else ():
+        if lang in baseline.get("by_lang", {}):
+            groups[lang] = (values, baseline["by_lang"][lang])
+    for group, (now, before) in groups.items():
+        for name, old in before.items():
+            new = now.get(name)
+            if name in GUARDED_EXCEPT or old is None or new is None:
+                continue
+            drop = (new - old) if name in LOWER_IS_BETTER else (old - new)
+            if drop > max_drop + 1e-9:
+                found.append(f"{group} {name}: {old:.3f} -> {new:.3f} (worse by {drop:.3f})")
+    return found

@@ -11,8 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from api import answers
 from api.deps import Service, State, authorize
 from api.problems import ApiProblem, responses
-from api.schemas import CONVERSATION_ID, ChatRequest, Conversation, Turn
-from rag.answer import Answer
+from api.schemas import (
+    CONVERSATION_ID,
+    ChatRequest,
+    ChatResponse,
+    Conversation,
+    RetrievedPassage,
+    Turn,
+)
 
 router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[Depends(authorize)])
 
@@ -40,17 +46,30 @@ STREAM_DOC = {
 
 @router.post(
     "/chat",
-    response_model=Answer,
+    response_model=ChatResponse,
     responses={200: STREAM_DOC, **responses(401, 413, 422, 429, 503)},
 )
 async def chat(body: ChatRequest, request: Request, state: State, service: Service) -> Response:
     """Answer a question with citations; a follow-up when ``conversation_id`` is given."""
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
-        result = await answers.answer(
+        result, search = await answers.answer_turn(
             state, service, body.message, body.conversation_id, body.top_k
         )
-        return Response(result.model_dump_json(), media_type="application/json")
+        if not body.include_retrieved:
+            return Response(result.model_dump_json(), media_type="application/json")
+        retrieved = [
+            RetrievedPassage(
+                source=s.passage.doc_id,
+                start_char=s.passage.start_char,
+                end_char=s.passage.end_char,
+                text=s.passage.text,
+                score=round(s.score, 4),
+            )
+            for s in search.passages
+        ]
+        full = ChatResponse(**result.model_dump(), retrieved=retrieved)
+        return Response(full.model_dump_json(), media_type="application/json")
     events = answers.stream(state, service, body.message, body.conversation_id, body.top_k)
     first = await anext(events)  # a bad question fails here, as a problem+json response
     return StreamingResponse(

@@ -130,3 +130,43 @@ def test_dev_set_shape_and_every_evidence_regex_matches_its_sources() -> None:
             assert re.search(item.expected_evidence, text), (item.id, source)
     ids = [json.loads(line)["id"] for line in DEV.read_text(encoding="utf-8").splitlines()]
     assert len(ids) == len(set(ids))
+
+
+def test_passes_names_each_check_per_question() -> None:
+    assert PERFECT.passes() == {
+        "retrieval_hit@1": True,
+        "retrieval_hit@5": True,
+        "citations_support": True,
+        "answer_supported": True,
+        "not_abstained": True,
+    }
+    assert SECOND.passes()["retrieval_hit@1"] is False
+    assert SECOND.passes()["retrieval_hit@5"] is True
+    assert REFUSED.passes() == {"abstained": True} and ANSWERED.passes() == {"abstained": False}
+
+
+def test_regressions_flag_drops_beyond_the_tolerance() -> None:
+    before = {
+        "overall": {"retrieval_hit@1": 0.80, "false_abstention_rate": 0.05, "latency_ms_p50": 10},
+        "by_lang": {"ar": {"retrieval_hit@1": 0.6}},
+    }
+    same = {
+        "overall": {"retrieval_hit@1": 0.79, "false_abstention_rate": 0.06, "latency_ms_p50": 90},
+        "by_lang": {"ar": {"retrieval_hit@1": 0.6}},
+    }
+    assert evaluation.regressions(same, before, 0.02) == []  # latency is not guarded
+    worse = {
+        "overall": {"retrieval_hit@1": 0.70, "false_abstention_rate": 0.10, "latency_ms_p50": 10},
+        "by_lang": {"ar": {"retrieval_hit@1": 0.4}},
+    }
+    assert evaluation.regressions(worse, before, 0.02) == [
+        "overall retrieval_hit@1: 0.800 -> 0.700 (worse by 0.100)",
+        "overall false_abstention_rate: 0.050 -> 0.100 (worse by 0.050)",
+    ]
+    found = evaluation.regressions(worse, before, 0.02, by_lang=True)
+    assert found == [
+        "overall retrieval_hit@1: 0.800 -> 0.700 (worse by 0.100)",
+        "overall false_abstention_rate: 0.050 -> 0.100 (worse by 0.050)",
+        "ar retrieval_hit@1: 0.600 -> 0.400 (worse by 0.200)",
+    ]
+    assert evaluation.regressions(worse, before, 0.5) == []

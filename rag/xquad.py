@@ -1,0 +1,162 @@
+"""The XQuAD cross-lingual benchmark: ``rag eval --xquad QLANG:PLANG``.
+
+XQuAD (SQuAD v1.1 JSON; 240 paragraphs and 1190 questions, the same in every
+language) is read from ``settings.xquad_dir`` (never copied into the repository).
+The paragraphs of PLANG become a corpus of their own, one file per paragraph under
+``var/xquad/PLANG/`` with its own index (the embedding cache is shared, so a second
+run embeds nothing); the questions are asked in QLANG. A retrieval is right when
+the retrieved paragraph is the one holding the gold answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.errors import ConfigError
+
+LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+DEPTH = 10
+"""Distinct paragraphs ranked per question (recall@10 needs ten)."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    pid: str
+    context: str
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    pid: str
+    question: str
+    answers: tuple[str, ...]
+
+
+def load(xquad_dir: Path, lang: str) -> tuple[list[Paragraph], list[Question]]:
+    path = xquad_dir / f"xquad.{lang}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror} (set RAG_XQUAD_DIR to the folder of "
+            "xquad.LANG.json files)"
+        ) from exc
+    paragraphs: list[Paragraph] = []
+    questions: list[Question] = []
+    for a, article in enumerate(data["data"]):
+        for p, para in enumerate(article["paragraphs"]):
+            pid = f"p{a:02d}-{p:02d}"
+            paragraphs.append(Paragraph(pid, para["context"]))
+            for qa in para["qas"]:
+                answers = tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
+                questions.append(Question(qa["id"], pid, qa["question"], answers))
+    return paragraphs, questions
+
+
+def parse_pair(pair: str) -> tuple[str, str]:
+    qlang, sep, plang = pair.partition(":")
+    if not sep or qlang not in LANGS or plang not in LANGS:
+        raise ConfigError(f"--xquad wants QLANG:PLANG with languages of XQuAD, got '{pair}'")
+    return qlang, plang
+
+
+def corpus_settings(settings: Settings, plang: str, limit: int | None) -> Settings:
+    """Settings for PLANG's paragraphs as a corpus of their own (paragraph files
+    written once), with retrieval deep enough for recall@10."""
+    paragraphs, _ = load(settings.xquad_dir, plang)
+    if limit:
+        paragraphs = paragraphs[:limit]
+    name = plang if not limit else f"{plang}-{limit}"
+    root = settings.data_dir / "xquad" / name
+    folder = root / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    for para in paragraphs:
+        path = folder / f"{para.pid}.txt"
+        if not path.exists() or path.read_text(encoding="utf-8") != para.context:
+            path.write_text(para.context, encoding="utf-8")
+    return settings.model_copy(
+        update={
+            "corpus_dir": folder,
+            "index_dir": root / "index",
+            "data_dir": root,
+            "top_k": 40,
+            "candidates": 60,
+        }
+    )
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float:
+    """Share of questions whose gold paragraph is among the first k distinct
+    paragraphs retrieved (``ranks`` are 1-based, None when not retrieved)."""
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
+
+
+def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
+    """Mean of 1 / rank of the gold paragraph (0 when it is not in the first DEPTH)."""
+    return sum(1 / r for r in ranks if r is not None) / len(ranks) if ranks else 0.0
+
+
+def run(
+    settings: Settings,
+    pair: str,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Index PLANG's paragraphs (only what is not cached is embedded), ask QLANG's
+    questions, and return ``{"pair", "n", "overall": {recall@1, recall@5, recall@10,
+    mrr, answer_contains_gold, latency_ms_p50}}``."""
+    from rag.chat import ChatService
+    from rag.indexer import build
+
+    qlang, plang = parse_pair(pair)
+    s = corpus_settings(settings, plang, limit)
+    build(s)
+    _, questions = load(settings.xquad_dir, qlang)
+    gold = {q.qid: q.answers for q in load(settings.xquad_dir, plang)[1]}
+    keep = {p.name.removesuffix(".txt") for p in s.corpus_dir.glob("*.txt")}
+    questions = [q for q in questions if q.pid in keep]
+    service = ChatService(s)
+    ranks: list[int | None] = []
+    contains: list[bool] = []
+    latencies: list[float] = []
+    try:
+        for i, q in enumerate(questions, start=1):
+            t0 = time.perf_counter()
+            turn = service.respond(q.question)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            order = list(
+                dict.fromkeys(p.passage.doc_id.removesuffix(".txt") for p in turn.search.passages)
+            )
+            ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
+            quoted = _normalise(" ".join(c.quote for c in turn.answer.citations))
+            contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
+            if progress is not None:
+                progress(i, len(questions))
+    finally:
+        service.close()
+    latencies.sort()
+    return {
+        "pair": pair,
+        "n": len(questions),
+        "paragraphs": len(keep),
+        "overall": {
+            "recall@1": round(recall_at(ranks, 1), 4),
+            "recall@5": round(recall_at(ranks, 5), 4),
+            "recall@10": round(recall_at(ranks, 10), 4),
+            "mrr": round(mean_reciprocal_rank(ranks), 4),
+            "answer_contains_gold": round(sum(contains) / len(contains), 4) if contains else 0.0,
+            "latency_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
+        },
+    }

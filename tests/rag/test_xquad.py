@@ -1,0 +1,74 @@
+"""The XQuAD loader and metrics on hand cases, and a 20-paragraph slice end to end
+(fake embedding: this checks the plumbing and the metric, not the model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import xquad
+from rag.config import Settings
+from rag.errors import ConfigError
+from tests.conftest import ROOT, make_settings
+
+CANDIDATES = [
+    ROOT.parent / "shared" / "benchmarks" / "xquad",
+    Path("/work/shared/benchmarks/xquad"),
+]
+DATA = next((p for p in CANDIDATES if (p / "xquad.en.json").exists()), None)
+needs_data = pytest.mark.skipif(DATA is None, reason="XQuAD data not found next to the repo")
+
+
+def test_recall_and_mrr_on_hand_cases() -> None:
+    ranks = [1, 3, None, 10]
+    assert xquad.recall_at(ranks, 1) == 0.25
+    assert xquad.recall_at(ranks, 5) == 0.5
+    assert xquad.recall_at(ranks, 10) == 0.75
+    assert xquad.mean_reciprocal_rank(ranks) == pytest.approx((1 + 1 / 3 + 0 + 1 / 10) / 4)
+    assert xquad.recall_at([None, None], 10) == 0.0 and xquad.mean_reciprocal_rank([]) == 0.0
+    assert xquad.recall_at([1, 1], 1) == 1.0 and xquad.mean_reciprocal_rank([1, 1]) == 1.0
+
+
+def test_pairs_are_checked() -> None:
+    assert xquad.parse_pair("en:ar") == ("en", "ar")
+    for bad in ("en", "en:xx", "ms:ar"):
+        with pytest.raises(ConfigError, match="QLANG:PLANG"):
+            xquad.parse_pair(bad)
+
+
+def test_missing_data_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="RAG_XQUAD_DIR"):
+        xquad.load(tmp_path, "en")
+
+
+@needs_data
+def test_loader_reads_every_paragraph_and_question() -> None:
+    assert DATA is not None
+    paragraphs, questions = xquad.load(DATA, "en")
+    assert len(paragraphs) == 240 and len(questions) == 1190
+    _, ar_questions = xquad.load(DATA, "ar")
+    # the same questions in every language, so ids and paragraphs line up
+    assert [q.qid for q in ar_questions] == [q.qid for q in questions]
+    assert [q.pid for q in ar_questions] == [q.pid for q in questions]
+    by_pid = {p.pid: p.context for p in paragraphs}
+    assert all(any(a in by_pid[q.pid] for a in q.answers) for q in questions)
+
+
+@needs_data
+def test_slice_end_to_end(tmp_path: Path) -> None:
+    assert DATA is not None
+    settings: Settings = make_settings(tmp_path, tmp_path / "unused", xquad_dir=DATA)
+    result = xquad.run(settings, "en:en", limit=20)
+    paragraphs, questions = xquad.load(DATA, "en")
+    keep = {p.pid for p in paragraphs[:20]}
+    assert result["paragraphs"] == 20
+    assert result["n"] == sum(1 for q in questions if q.pid in keep)
+    o = result["overall"]
+    assert 0 <= o["recall@1"] <= o["recall@5"] <= o["recall@10"] <= 1
+    assert o["recall@10"] > 0.5  # same-language questions share words with their paragraph
+    assert (settings.data_dir / "xquad" / "en-20" / "corpus" / "p00-00.txt").read_text() == (
+        paragraphs[0].context
+    )
+    again = xquad.run(settings, "en:en", limit=20)
+    assert again["overall"]["recall@1"] == o["recall@1"]
