@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     fusion_dense_weight: float = 0.7
     """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
     rrf_k: int = 60
+    fusion_coverage: bool = True
+    """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
 
     abstain_threshold: float = 0.07
     """Minimum support of the best sentence (its score above the question's mean similarity

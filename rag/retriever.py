@@ -20,6 +20,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.indexer import LoadedIndex
+from rag.lexical import tokenize
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,23 @@ def _minmax(scores: dict[str, float]) -> dict[str, float]:
     return {pid: (s - lo) / (hi - lo) for pid, s in scores.items()}
 
 
-def weighted(dense: dict[str, float], lexical: dict[str, float], w: float) -> dict[str, float]:
-    """Convex combination of min-max normalised dense and BM25 scores."""
+def weighted(
+    dense: dict[str, float], lexical: dict[str, float], w: float, coverage: float = 1.0
+) -> dict[str, float]:
+    """Convex combination of min-max normalised dense and BM25 scores; the BM25 part
+    is scaled by ``coverage`` (how much of the question the corpus vocabulary knows)."""
     d, lex = _minmax(dense), _minmax(lexical)
-    return {pid: w * d.get(pid, 0.0) + (1 - w) * lex.get(pid, 0.0) for pid in {*d, *lex}}
+    lw = (1 - w) * coverage
+    return {pid: w * d.get(pid, 0.0) + lw * lex.get(pid, 0.0) for pid in {*d, *lex}}
+
+
+def coverage(tokens: list[str], vocabulary: set[str]) -> float:
+    """Share of the question's distinct search tokens that occur in the corpus. An
+    English question about Arabic text shares only names and numbers with it (low
+    coverage): its BM25 ranking is mostly noise, and min-max normalisation would
+    otherwise stretch that noise to full weight."""
+    distinct = set(tokens)
+    return len(distinct & vocabulary) / len(distinct) if distinct else 0.0
 
 
 QUERY_CACHE = 4096
@@ -75,6 +89,7 @@ class Retriever:
         self.embedding = embedding
         self.settings = settings
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vocabulary = set(index.lexical.document_frequencies())
         self._lock = threading.Lock()
 
     def embed_query(self, question: str) -> np.ndarray:
@@ -112,7 +127,10 @@ class Retriever:
         if self.settings.fusion == "rrf":
             fused = rrf([list(dense), list(lexical)], self.settings.rrf_k)
         else:
-            fused = weighted(dense, lexical, self.settings.fusion_dense_weight)
+            share = 1.0
+            if self.settings.fusion_coverage:
+                share = coverage(tokenize(question), self._vocabulary)
+            fused = weighted(dense, lexical, self.settings.fusion_dense_weight, share)
         best = sorted(fused, key=lambda pid: (-fused[pid], pid))[:top_k]
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return SearchResult(

@@ -45,3 +45,15 @@ def test_a_repeated_question_is_not_embedded_again(settings: Settings) -> None:
         p.passage.passage_id for p in again.passages
     ]
     assert other.passages[0].passage.doc_id == "notes.md"
+
+
+def test_bm25_weight_follows_how_much_of_the_question_the_corpus_knows() -> None:
+    from rag.retriever import coverage
+
+    vocabulary = {"deepseek", "v3", "biaya"}
+    assert coverage(["deepseek", "v3", "cost", "train"], vocabulary) == 0.5
+    assert coverage([], vocabulary) == 0.0
+    dense, lexical = {"a": 0.9, "b": 0.5}, {"b": 9.0, "a": 1.0}
+    assert weighted(dense, lexical, 0.7, coverage=1.0) == pytest.approx({"a": 0.7, "b": 0.3})
+    # a question the corpus barely knows: BM25's (noisy) ranking hardly counts
+    assert weighted(dense, lexical, 0.7, coverage=0.0) == pytest.approx({"a": 0.7, "b": 0.0})
