@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,6 @@ def corpus_settings(settings: Settings, plang: str, limit: int | None) -> Settin
             "corpus_dir": folder,
             "index_dir": root / "index",
             "data_dir": root,
-            "top_k": 40,
             "candidates": 60,
         }
     )
@@ -121,7 +120,7 @@ def run(
     from rag.indexer import build
 
     qlang, plang = parse_pair(pair)
-    s = corpus_settings(settings, plang, limit)
+    s = corpus_settings(settings, plang, limit).model_copy(update={"top_k": 40})
     build(s)
     _, questions = load(settings.xquad_dir, qlang)
     gold = {q.qid: q.answers for q in load(settings.xquad_dir, plang)[1]}
@@ -134,13 +133,16 @@ def run(
     try:
         for i, q in enumerate(questions, start=1):
             t0 = time.perf_counter()
-            turn = service.respond(q.question)
+            search = service.engine.retriever.search(q.question, s.top_k)
+            # the answer reads the top passages, as the service does by default
+            shown = replace(search, passages=search.passages[: settings.top_k])
+            draft = service.engine.answerer.answer(q.question, shown, qlang)
             latencies.append((time.perf_counter() - t0) * 1000)
             order = list(
-                dict.fromkeys(p.passage.doc_id.removesuffix(".txt") for p in turn.search.passages)
+                dict.fromkeys(p.passage.doc_id.removesuffix(".txt") for p in search.passages)
             )
             ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
-            quoted = _normalise(" ".join(c.quote for c in turn.answer.citations))
+            quoted = _normalise(" ".join(c.quote for c in draft.citations))
             contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
             if progress is not None:
                 progress(i, len(questions))
