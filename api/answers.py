@@ -34,18 +34,6 @@ def with_urls(state: AppState, citations: list[Citation]) -> list[Citation]:
     return [c.model_copy(update={"url": source_url(base, c)}) for c in citations]
 
 
-async def answer(
-    state: AppState,
-    service: ChatService,
-    message: str,
-    conversation_id: str | None = None,
-    top_k: int | None = None,
-    history: list[str] | None = None,
-) -> Answer:
-    """Answer in a worker thread (embedding and search block), with citation URLs."""
-    return (await answer_turn(state, service, message, conversation_id, top_k, history))[0]
-
-
 async def answer_turn(
     state: AppState,
     service: ChatService,
@@ -54,7 +42,8 @@ async def answer_turn(
     top_k: int | None = None,
     history: list[str] | None = None,
 ) -> tuple[Answer, SearchResult]:
-    """Like ``answer``, with what retrieval found."""
+    """Answer in a worker thread (embedding and search block), with citation URLs,
+    and what retrieval found."""
     turn = await run_in_threadpool(service.respond, message, conversation_id, top_k, history)
     return _finish(state, turn.answer), turn.search
 

@@ -26,7 +26,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from api.answers import with_urls
 from api.state import AppState
 from rag.answer import Answer
-from rag.citations import Citation
+from rag.citations import Citation, citation_line
 from rag.errors import RagError
 
 log = logging.getLogger("api.slack")
@@ -61,18 +61,10 @@ def _sections(text: str) -> list[str]:
 def citation_text(c: Citation) -> str:
     """``[1] 004_1dc07bb43c1f175e.txt, line 7 — "quote…"``, the name linked to the
     source viewer when the service has a public URL."""
-    quote = " ".join(c.quote.split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[: QUOTE_CHARS - 1] + "…"
-    where = (
-        f"line {c.start_line}"
-        if c.start_line == c.end_line
-        else f"lines {c.start_line}-{c.end_line}"
-    )
     name = escape(c.source)
     if c.url and c.url.startswith(("http://", "https://")):
         name = f"<{escape(c.url)}|{name}>"
-    return f'[{c.n}] {name}, {where} — "{escape(quote)}"'
+    return citation_line(c, QUOTE_CHARS, name=name, separator=" —", escape=escape)
 
 
 def render(answer: Answer) -> tuple[str, list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ at its offsets (the file changed after indexing), with a warning for each.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,15 @@ class Citation(BaseModel):
     """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
 
 
-def citation_line(citation: Citation, quote_chars: int = 200) -> str:
-    """``[1] 004_1dc07bb43c1f175e.txt, line 7: "quote…"``: how a citation is shown."""
+def citation_line(
+    citation: Citation,
+    quote_chars: int = 200,
+    name: str | None = None,
+    separator: str = ":",
+    escape: Callable[[str], str] = str,
+) -> str:
+    """``[1] 004_1dc07bb43c1f175e.txt, line 7: "quote…"``: how a citation is shown.
+    ``name`` replaces the file name (a link, say), ``escape`` is applied to the quote."""
     quote = " ".join(citation.quote.split())
     if len(quote) > quote_chars:
         quote = quote[: quote_chars - 1] + "…"
@@ -45,7 +53,8 @@ def citation_line(citation: Citation, quote_chars: int = 200) -> str:
         if citation.start_line == citation.end_line
         else f"lines {citation.start_line}-{citation.end_line}"
     )
-    return f'[{citation.n}] {citation.source}, {where}: "{quote}"'
+    shown = citation.source if name is None else name
+    return f'[{citation.n}] {shown}, {where}{separator} "{escape(quote)}"'
 
 
 @dataclass

@@ -86,7 +86,7 @@ async def completions(body: CompletionRequest, state: State, service: Service) -
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    result = await answers.answer(state, service, question, history=history)
+    result, _ = await answers.answer_turn(state, service, question, history=history)
     content = result.answer + answers.sources_block(result.citations)
     prompt_words = sum(_words(m.text()) for m in body.messages)
     completion = Completion(
