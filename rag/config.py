@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     model_name: str = "rag-citations"
     """The model id the OpenAI-compatible endpoint reports."""
 
+    index_pause_at: str | None = None
+    """Fault injection for crash tests: a build stops at this moment (one of
+    ``rag.indexer.PAUSE_POINTS``) and waits to be killed. Never set in production."""
+
     xquad_dir: Path = Path("../shared/benchmarks/xquad")
     """The XQuAD JSON files (``rag eval --xquad``); read in place, never copied."""
 

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -184,14 +185,46 @@ def passage_from_record(r: dict[str, Any]) -> Passage:
     )
 
 
+PAUSE_POINTS = (
+    "locked",
+    "loaded",
+    "chunked",
+    "embedding",
+    "embedded",
+    "staging",
+    "copied",
+    "stored",
+    "bm25",
+    "passages",
+    "manifest",
+    "renamed",
+    "published",
+)
+"""Moments of a build where ``index_pause_at`` stops it (for crash tests: the test
+kills the paused indexer there)."""
+
+
+def _pauser(stage_to_pause: str | None) -> Callable[[str], None]:
+    def pause(stage: str) -> None:
+        if stage == stage_to_pause:
+            sys.stderr.write(f"paused at {stage}\n")
+            sys.stderr.flush()
+            time.sleep(3600)
+
+    return pause
+
+
 def build(
     settings: Settings, rebuild: bool = False, progress: Progress | None = None
 ) -> IndexReport:
     """Index ``settings.corpus_dir`` into ``settings.index_dir``; see the module doc."""
     started = time.perf_counter()
     index_dir = settings.index_dir
+    pause = _pauser(settings.index_pause_at)
     with writer_lock(index_dir):
+        pause("locked")
         loaded = corpus.load(settings.corpus_dir)
+        pause("loaded")
         embedding = load_embedding(settings.embedding)
         model = model_id(embedding)
         chunk_params = {
@@ -230,6 +263,7 @@ def build(
         }
         all_passages = [p for d in sorted(passages) for p in passages[d]]
         sentence_keys, sentence_texts = _sentences(all_passages, docs)
+        pause("chunked")
 
         cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedding)
         try:
@@ -241,20 +275,24 @@ def build(
                 done += n
                 if progress is not None:
                     progress(done, todo)
+                pause("embedding")
 
             if progress is not None:
                 progress(0, todo)
             passage_vectors = cache.embed([p.content for p in all_passages], progress=tick)
             sentence_vectors = cache.embed(sentence_texts, progress=tick)
             embedded = cache.embedded
+            pause("embedded")
         finally:
             cache.close()
 
         version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         staging = versions_dir(index_dir) / f"{version}.building"
         staging.mkdir(parents=True)
+        pause("staging")
         if old is not None and previous:
             shutil.copytree(versions_dir(index_dir) / previous / "chroma", staging / "chroma")
+        pause("copied")
         store = VectorStore(staging / "chroma")
         keep_ids = {p.passage_id for p in all_passages}
         old_ids = {pid for d in old_docs.values() for pid in d["passages"]} if old else set()
@@ -271,13 +309,16 @@ def build(
                 f"vector store holds {store.count()} passages, expected {len(all_passages)}"
             )
         del store
+        pause("stored")
 
         LexicalIndex.build(
             [p.passage_id for p in all_passages], [p.content for p in all_passages]
         ).save(staging / "bm25")
+        pause("bm25")
         with open(staging / "passages.jsonl", "w", encoding="utf-8") as out:
             for p in all_passages:
                 out.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
+        pause("passages")
         np.save(staging / "sentences.npy", sentence_vectors)
         (staging / "sentences.json").write_text(json.dumps(sentence_keys), encoding="utf-8")
         manifest = {
@@ -308,8 +349,11 @@ def build(
             json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
         )
         final = versions_dir(index_dir) / version
+        pause("manifest")
         os.replace(staging, final)
+        pause("renamed")
         _publish(index_dir, version)
+        pause("published")
         _collect_garbage(index_dir, keep={version} | ({previous} if previous else set()))
         return IndexReport(
             version=version,
