@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
-from api.limits import BodyLimitMiddleware
+from api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.routes import chat, openai_compat, ops, sources
 from api.state import AppState
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.max_inflight:
+        app.add_middleware(ConcurrencyLimitMiddleware, max_inflight=settings.max_inflight)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 

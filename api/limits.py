@@ -95,3 +95,33 @@ class RateLimiter:
         for client, (tokens, last) in list(self._buckets.items()):
             if tokens + (now - last) * rate >= self.per_minute:
                 del self._buckets[client]
+
+
+class ConcurrencyLimitMiddleware:
+    """Past ``max_inflight`` requests being answered on /v1 at once, answer 503 with
+    Retry-After at once instead of queueing until clients time out."""
+
+    def __init__(self, app: ASGIApp, max_inflight: int) -> None:
+        self.app = app
+        self.max_inflight = max_inflight
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self.inflight >= self.max_inflight:
+            response = problem_response(
+                503,
+                f"the service is at capacity ({self.max_inflight} requests in progress); "
+                "retry shortly",
+                scope.get("path"),
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self.inflight += 1  # one event loop: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -80,6 +87,8 @@ class Settings(BaseSettings):
     """Larger request bodies get 413."""
     rate_limit_per_minute: int = 600
     """Requests per minute per API key (or client address without keys) on /v1; 0 is off."""
+    max_inflight: int = 64
+    """/v1 requests answered at once; more get 503 with Retry-After at once (0: no limit)."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Origins allowed by CORS (comma-separated); empty: CORS off."""
     model_name: str = "rag-citations"
@@ -142,11 +151,11 @@ class Settings(BaseSettings):
             raise ValueError(f"port must be in [0, 65535], got {value}")
         return value
 
-    @field_validator("rate_limit_per_minute")
+    @field_validator("rate_limit_per_minute", "max_inflight")
     @classmethod
-    def _not_negative(cls, value: int) -> int:
+    def _not_negative(cls, value: int, info: ValidationInfo) -> int:
         if value < 0:
-            raise ValueError(f"rate_limit_per_minute must be >= 0, got {value}")
+            raise ValueError(f"{info.field_name} must be >= 0, got {value}")
         return value
 
     @field_validator(

@@ -92,7 +92,7 @@ async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> As
 @router.get(
     "/conversations/{conversation_id}",
     response_model=Conversation,
-    responses=responses(401, 404, 429),
+    responses=responses(401, 404, 429, 503),
 )
 async def get_conversation(service: Service, conversation_id: str = ConversationId) -> Conversation:
     """The turns of a conversation, oldest first."""
@@ -108,7 +108,7 @@ async def get_conversation(service: Service, conversation_id: str = Conversation
     "/conversations/{conversation_id}",
     status_code=204,
     response_class=Response,
-    responses=responses(401, 404, 429),
+    responses=responses(401, 404, 429, 503),
 )
 async def delete_conversation(service: Service, conversation_id: str = ConversationId) -> Response:
     """Forget a conversation."""

@@ -48,7 +48,7 @@ STREAM_DOC = {
 }
 
 
-@router.get("/models", response_model=ModelList, responses=responses(401, 429))
+@router.get("/models", response_model=ModelList, responses=responses(401, 429, 503))
 async def models(state: State) -> ModelList:
     """The one model this service offers: retrieval with cited answers."""
     return ModelList(

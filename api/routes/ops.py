@@ -41,7 +41,7 @@ async def metrics(state: State) -> Response:
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@index.get("/index", response_model=IndexStatus, responses=responses(401, 429))
+@index.get("/index", response_model=IndexStatus, responses=responses(401, 429, 503))
 async def index_status(state: State) -> IndexStatus:
     """The served version and the state of the latest build started over HTTP."""
     if not state.ready:
@@ -53,7 +53,7 @@ async def index_status(state: State) -> IndexStatus:
     "/index",
     status_code=202,
     response_model=IndexStatus,
-    responses=responses(401, 403, 409, 429),
+    responses=responses(401, 403, 409, 429, 503),
 )
 async def start_index(
     state: State,

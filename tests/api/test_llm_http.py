@@ -75,3 +75,49 @@ def test_openai_route_streams_the_llm_answer_with_citations(
     [citation] = citations
     assert text.startswith(f"The H800 [{citation['n']}].")
     assert f"Sources:\n[{citation['n']}] notes.md, line 3" in text
+
+
+def test_past_capacity_requests_get_503_at_once(indexed: Settings, fake_llm: FakeLLM) -> None:
+    """Slow answers (an LLM taking 1.5 s) fill the service; the next request is told
+    so at once instead of waiting."""
+    import threading
+    import time
+
+    import httpx
+
+    fake_llm.script = lambda r: Reply(f"H800 [{passage_number(r, 'H800')}].", delay=1.5)
+    server = serve(
+        indexed.model_copy(
+            update={
+                "llm_base_url": fake_llm.base_url,
+                "llm_model": "fake",
+                "llm_timeout": 10.0,
+                "max_inflight": 2,
+            }
+        )
+    )
+    codes: list[int] = []
+
+    def slow() -> None:
+        codes.append(
+            httpx.post(server.url + "/v1/chat", json={"message": QUESTION}, timeout=30).status_code
+        )
+
+    try:
+        workers = [threading.Thread(target=slow) for _ in range(2)]
+        for w in workers:
+            w.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        refused = httpx.post(server.url + "/v1/chat", json={"message": QUESTION}, timeout=30)
+        elapsed = time.monotonic() - started
+        health = httpx.get(server.url + "/healthz", timeout=5)
+        for w in workers:
+            w.join()
+    finally:
+        server.stop()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "at capacity (2 requests" in refused.json()["detail"]
+    assert elapsed < 1.0  # not queued behind the slow answers
+    assert health.status_code == 200 and codes == [200, 200]
