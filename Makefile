@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast lint bench bench-http bench-xquad index eval eval-guard clean
+.PHONY: serve chat test test-fast lint bench bench-http bench-load bench-xquad index eval eval-guard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: $(STAMP)
 ## bench-xquad: XQuAD paragraph retrieval for six language pairs (not in CI; ~15 min cold)
 bench-xquad: $(STAMP)
 	$(BIN)/python bench/bench_xquad.py
+
+## bench-load: 16 clients for 60 s, with a re-index during one run (issue 7's load test)
+bench-load: $(STAMP)
+	$(BIN)/python bench/bench_http.py --clients 16 --seconds 60 --reindex
 
 ## bench-http: 8 concurrent clients for 30 s against /v1/chat on loopback
 bench-http: $(STAMP)

@@ -67,8 +67,15 @@ def distinct(question: str, n: int) -> str:
 
 
 async def load(
-    url: str, questions: list[str], clients: int, seconds: float, unique: bool
+    url: str,
+    questions: list[str],
+    clients: int,
+    seconds: float,
+    unique: bool,
+    reindex_at: float | None = None,
+    salt: int = 0,
 ) -> dict[str, float]:
+    """``salt`` keeps the distinct questions of one run apart from another's."""
     latencies: list[float] = []
     errors = 0
     statuses: dict[int, int] = {}
@@ -81,7 +88,7 @@ async def load(
             while time.perf_counter() < stop:
                 q = questions[i % len(questions)]
                 if unique:
-                    q = distinct(q, i)
+                    q = distinct(q, salt + i)
                 i += clients
                 t = time.perf_counter()
                 try:
@@ -93,8 +100,19 @@ async def load(
                     errors += 1
                 latencies.append((time.perf_counter() - t) * 1000)
 
+    async def reindex() -> None:
+        """Rebuild the index over HTTP mid-run (embeddings cached: a full new version
+        is written and published while clients keep asking)."""
+        assert reindex_at is not None
+        await asyncio.sleep(reindex_at)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            await http.post("/v1/index", params={"rebuild": "true"})
+            while (await http.get("/v1/index")).json()["build"]["state"] == "running":
+                await asyncio.sleep(0.2)
+
     started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
+    extra = [reindex()] if reindex_at is not None else []
+    await asyncio.gather(*(client(n) for n in range(clients)), *extra)
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -107,7 +125,7 @@ async def load(
     }
 
 
-def bench_load(clients: int, seconds: float) -> int:
+def bench_load(clients: int, seconds: float, reindex: bool = False) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_RATE_LIMIT_PER_MINUTE": "0"}
@@ -130,6 +148,10 @@ def bench_load(clients: int, seconds: float) -> int:
             "distinct questions": asyncio.run(load(url, questions, clients, seconds, True)),
             "dev set repeated": asyncio.run(load(url, questions, clients, seconds, False)),
         }
+        if reindex:
+            results["distinct, re-index mid-run"] = asyncio.run(
+                load(url, questions, clients, seconds, True, reindex_at=seconds / 2, salt=10**7)
+            )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -175,10 +197,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--fresh-clone", action="store_true")
+    parser.add_argument(
+        "--reindex", action="store_true", help="add a run with a re-index (POST /v1/index) mid-run"
+    )
     args = parser.parse_args()
     if args.fresh_clone:
         return bench_fresh_clone()
-    return bench_load(args.clients, args.seconds)
+    return bench_load(args.clients, args.seconds, args.reindex)
 
 
 if __name__ == "__main__":
