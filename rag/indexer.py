@@ -37,7 +37,7 @@ from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.lexical import LexicalIndex
-from rag.store import VectorStore
+from rag.store import Location, VectorStore, drop_server_collections
 
 MANIFEST_FORMAT = 1
 Progress = Callable[[int, int], None]
@@ -132,8 +132,21 @@ def _publish(index_dir: Path, version: str) -> None:
     os.replace(tmp, index_dir / "CURRENT")
 
 
-def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
-    """Remove partial builds and versions older than the ones in ``keep``."""
+def _location(settings: Settings, version: str) -> Location:
+    return Location.of(
+        versions_dir(settings.index_dir) / version,
+        version,
+        settings.chroma_url,
+        settings.chroma_prefix,
+    )
+
+
+def _collect_garbage(settings: Settings, keep: set[str]) -> None:
+    """Remove partial builds and versions older than the ones in ``keep`` (their
+    folders, and their collections on a Chroma server)."""
+    index_dir = settings.index_dir
+    if settings.chroma_url:
+        drop_server_collections(settings.chroma_url, settings.chroma_prefix, keep)
     folder = versions_dir(index_dir)
     if not folder.is_dir():
         return
@@ -238,7 +251,7 @@ def build(
             check_model(old["embedding_model"], model)
         if rebuild or (old is not None and old.get("chunking") != chunk_params):
             old = None
-        _collect_garbage(index_dir, keep={previous} if previous else set())
+        _collect_garbage(settings, keep={previous} if previous else set())
 
         docs = {d.doc_id: d for d in loaded.documents}
         old_docs: dict[str, Any] = old["documents"] if old else {}
@@ -290,12 +303,21 @@ def build(
         staging = versions_dir(index_dir) / f"{version}.building"
         staging.mkdir(parents=True)
         pause("staging")
-        if old is not None and previous:
-            shutil.copytree(versions_dir(index_dir) / previous / "chroma", staging / "chroma")
-        pause("copied")
-        store = VectorStore(staging / "chroma")
         keep_ids = {p.passage_id for p in all_passages}
         old_ids = {pid for d in old_docs.values() for pid in d["passages"]} if old else set()
+        location = _location(settings, version)
+        if settings.chroma_url:
+            store = VectorStore(location)
+            if old is not None and previous:
+                store.copy_from(
+                    VectorStore(_location(settings, previous)), sorted(old_ids & keep_ids)
+                )
+            old_ids &= keep_ids
+        else:
+            if old is not None and previous:
+                shutil.copytree(versions_dir(index_dir) / previous / "chroma", staging / "chroma")
+            store = VectorStore(staging / "chroma")
+        pause("copied")
         store.delete(sorted(old_ids - keep_ids))
         new_rows = [i for i, p in enumerate(all_passages) if p.passage_id not in old_ids]
         store.add(
@@ -354,7 +376,7 @@ def build(
         pause("renamed")
         _publish(index_dir, version)
         pause("published")
-        _collect_garbage(index_dir, keep={version} | ({previous} if previous else set()))
+        _collect_garbage(settings, keep={version} | ({previous} if previous else set()))
         return IndexReport(
             version=version,
             changed=True,
@@ -427,7 +449,7 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         passages=passages,
         order=order,
         lexical=LexicalIndex.load(path / "bm25"),
-        vectors=VectorStore(path / "chroma"),
+        vectors=VectorStore(_location(settings, version)),
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
         sentence_vectors=np.load(path / "sentences.npy"),
     )

@@ -1,18 +1,24 @@
 """The vector store: Chroma through llama-index's ChromaVectorStore.
 
-Embedded (a PersistentClient in a folder) by default, telemetry off. The store has
-four operations: add, delete, query, count.
+Embedded (a PersistentClient in each index version's folder) by default; with
+``RAG_CHROMA_URL`` a Chroma server (``chroma run``), where each index version is a
+collection of its own (``PREFIX-VERSION``). Telemetry off. The store has four
+operations: add, delete, query, count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag.errors import ConfigError
 
 COLLECTION = "passages"
 
@@ -27,14 +33,51 @@ def chroma_client(path: Path) -> Any:
     )
 
 
+def server_client(url: str) -> Any:
+    """A client of the Chroma server at ``url`` (``http://host:port``)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ConfigError(f"chroma_url must look like http://host:port, got '{url}'")
+    return chromadb.HttpClient(
+        host=parsed.hostname,
+        port=parsed.port or (443 if parsed.scheme == "https" else 80),
+        ssl=parsed.scheme == "https",
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one index version's vectors live: a folder, or a server collection."""
+
+    path: Path | None = None
+    url: str | None = None
+    collection: str = COLLECTION
+
+    @staticmethod
+    def of(version_dir: Path, version: str, chroma_url: str | None, prefix: str) -> Location:
+        if chroma_url:
+            return Location(url=chroma_url, collection=f"{prefix}-{version}")
+        return Location(path=version_dir / "chroma")
+
+
 class VectorStore:
     """Passage vectors in one Chroma collection (cosine space)."""
 
-    def __init__(self, path: Path, collection: str = COLLECTION) -> None:
-        self.path = path
-        self._client = chroma_client(path)
+    def __init__(self, location: Location | Path) -> None:
+        if isinstance(location, Path):
+            location = Location(path=location)
+        self.location = location
+        if location.url:
+            self._client = server_client(location.url)
+        else:
+            assert location.path is not None
+            self._client = chroma_client(location.path)
         self._collection = self._client.get_or_create_collection(
-            collection, metadata={"hnsw:space": "cosine"}
+            location.collection, metadata={"hnsw:space": "cosine"}
         )
         self._store = ChromaVectorStore(chroma_collection=self._collection)
         self._count = int(self._collection.count())
@@ -79,3 +122,30 @@ class VectorStore:
 
     def count(self) -> int:
         return self._count
+
+    def copy_from(self, other: VectorStore, ids: Sequence[str], batch_size: int = 1000) -> None:
+        """Copy these passages (vectors, texts, metadata) from another store: how a
+        new version starts from the previous one on a server."""
+        for start in range(0, len(ids), batch_size):
+            got = other._collection.get(
+                ids=list(ids[start : start + batch_size]),
+                include=["embeddings", "documents", "metadatas"],
+            )
+            if got["ids"]:
+                self._collection.add(
+                    ids=got["ids"],
+                    embeddings=got["embeddings"],
+                    documents=got["documents"],
+                    metadatas=got["metadatas"],
+                )
+        self._count = int(self._collection.count())
+
+
+def drop_server_collections(url: str, prefix: str, keep: set[str]) -> None:
+    """Delete the server collections of versions not in ``keep`` (partial builds and
+    versions collected from disk)."""
+    client = server_client(url)
+    for collection in client.list_collections():
+        name = collection if isinstance(collection, str) else collection.name
+        if name.startswith(prefix + "-") and name.removeprefix(prefix + "-") not in keep:
+            client.delete_collection(name)
