@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast lint bench bench-http bench-load bench-xquad index eval eval-guard clean
+.PHONY: serve chat test test-fast lint bench bench-http bench-load bench-scale bench-xquad index eval eval-guard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench-xquad: $(STAMP)
 ## bench-load: 16 clients for 60 s, with a re-index during one run (issue 7's load test)
 bench-load: $(STAMP)
 	$(BIN)/python bench/bench_http.py --clients 16 --seconds 60 --reindex
+
+## bench-scale: retrieval latency and memory at 10k/100k/1M synthetic passages (not in CI)
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 ## bench-http: 8 concurrent clients for 30 s against /v1/chat on loopback
 bench-http: $(STAMP)

