@@ -7,10 +7,11 @@ embedding model), 4 another indexer is running, 1 anything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,23 +151,8 @@ def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False
     """Build or update the index, with a progress bar on a terminal and the report."""
     from rag.indexer import build
 
-    progress = None
-    bar: Any = None
-    if sys.stderr.isatty() and not as_json:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task("embedding", total=None)
-        bar.start()
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-    try:
+    with progress_bar("embedding", not as_json) as progress:
         report = build(settings, rebuild=rebuild, progress=progress)
-    finally:
-        if bar is not None:
-            bar.stop()
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:
@@ -225,19 +211,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from rag.indexer import published
+    from rag.indexer import documents, published
 
     version, manifest = published(settings_from().index_dir)
-    rows = [
-        {
-            "source": d,
-            "title": info["title"],
-            "lang": info["lang"],
-            "passages": len(info["passages"]),
-            "sha256": info["sha256"],
-        }
-        for d, info in manifest["documents"].items()
-    ]
+    rows = documents(manifest)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
@@ -253,16 +230,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(label: str, as_json: bool) -> Any:
-    """A rich progress bar on a terminal (None otherwise)."""
-    if as_json or not sys.stderr.isatty():
-        return None
+@contextlib.contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """``update(done, total)`` of a rich progress bar on a terminal; a no-op elsewhere."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
     from rich.progress import Progress
 
-    bar = Progress(transient=True)
-    bar.start()
-    bar.task = bar.add_task(label, total=None)  # type: ignore[attr-defined]
-    return bar
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total or None)
 
 
 def _print_metrics(title: str, report: dict[str, Any]) -> None:
@@ -289,14 +267,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag import evaluation, reporting
 
     items = evaluation.load_eval_set(args.file)
+    baseline = _read_baseline(args.baseline) if args.baseline else None  # fail before the run
     settings = settings_from()
-    bar = _progress_bar("asking", args.json)
-
-    def tick() -> None:
-        if bar is not None:
-            bar.update(bar.task, advance=1, total=len(items))
-
-    asker: Any
+    asker: evaluation.InProcess | evaluation.RemoteService
     if args.against:
         key = args.api_key or os.environ.get("RAG_EVAL_API_KEY")
         asker = evaluation.RemoteService(args.against, key)
@@ -304,22 +277,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rag.chat import ChatService
 
         asker = evaluation.InProcess(ChatService(settings))
-    try:
-        results = evaluation.run(asker, items, args.top_k, tick)
-        compared = None
-        if args.compare == "naive":
-            from rag.naive import NaivePipeline
+    total = len(items) * (2 if args.compare else 1)
+    done = 0
+    with progress_bar("asking", not args.json) as update:
 
-            naive_results = evaluation.run(NaivePipeline(settings), items, None, tick)
-            compared = ("naive llama-index pipeline", evaluation.report(naive_results))
-    finally:
-        if bar is not None:
-            bar.stop()
-        close = getattr(asker, "close", None) or getattr(
-            getattr(asker, "service", None), "close", None
-        )
-        if close is not None:
-            close()
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            update(done, total)
+
+        try:
+            results = evaluation.run(asker, items, args.top_k, tick)
+            compared = None
+            if args.compare == "naive":
+                from rag.naive import NaivePipeline
+
+                naive_results = evaluation.run(NaivePipeline(settings), items, None, tick)
+                compared = ("naive llama-index pipeline", evaluation.report(naive_results))
+        finally:
+            asker.close()
     report = evaluation.report(results)
     details = args.details or (
         args.reports_dir / f"{args.report}.questions.jsonl"
@@ -343,11 +319,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _print_metrics(f"{compared[0]} ({report['n']} questions)", compared[1])
             print(reporting.comparison_table(report, compared[1], compared[0]))
         print(f"per-question results: {details}", file=sys.stderr)
-    if args.baseline:
-        try:
-            baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read the baseline {args.baseline}: {exc}") from exc
+    if baseline is not None:
         worse = evaluation.regressions(report, baseline, args.max_drop, args.guard_languages)
         for line in worse:
             print(f"regression: {line}", file=sys.stderr)
@@ -357,21 +329,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        baseline: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the baseline {path}: {exc}") from exc
+    return baseline
+
+
 def _eval_xquad(args: argparse.Namespace) -> int:
     from rag import xquad
 
-    settings = settings_from()
-    bar = _progress_bar(f"XQuAD {args.xquad}", args.json)
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.update(bar.task, completed=done, total=total)
-
-    try:
-        result = xquad.run(settings, args.xquad, args.limit, progress)
-    finally:
-        if bar is not None:
-            bar.stop()
+    with progress_bar(f"XQuAD {args.xquad}", not args.json) as progress:
+        result = xquad.run(settings_from(), args.xquad, args.limit, progress)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:

@@ -257,6 +257,9 @@ class InProcess:
     def source_text(self, source: str) -> str | None:
         return self.service.sources.get(source)
 
+    def close(self) -> None:
+        self.service.close()
+
 
 class RemoteService:
     """A running service, through its ``/v1/chat`` (with the retrieved passages) and

@@ -93,6 +93,20 @@ def published(index_dir: Path) -> tuple[str, dict[str, Any]]:
     return version, read_manifest(index_dir, version)
 
 
+def documents(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per indexed document: source, title, lang, passages, sha256."""
+    return [
+        {
+            "source": name,
+            "title": info["title"],
+            "lang": info["lang"],
+            "passages": len(info["passages"]),
+            "sha256": info["sha256"],
+        }
+        for name, info in manifest["documents"].items()
+    ]
+
+
 def check_model(built_with: str, wanted: str) -> None:
     if built_with != wanted:
         raise IndexMismatchError(

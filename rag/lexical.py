@@ -63,6 +63,7 @@ class LexicalIndex:
     def __init__(self, ids: Sequence[str], bm25: bm25s.BM25) -> None:
         self.ids = list(ids)
         self._bm25 = bm25
+        self._frequencies: dict[str, int] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
@@ -83,13 +84,16 @@ class LexicalIndex:
         return cls(ids, bm25)
 
     def document_frequencies(self) -> dict[str, int]:
-        """How many passages contain each token (read off the BM25 matrix)."""
-        counts = np.diff(self._bm25.scores["indptr"])
-        return {
-            token: int(counts[i])
-            for token, i in self._bm25.vocab_dict.items()
-            if token and token != _EMPTY and i < len(counts)
-        }
+        """How many passages contain each token (read off the BM25 matrix once; the
+        retriever and the answerer both use it)."""
+        if self._frequencies is None:
+            counts = np.diff(self._bm25.scores["indptr"])
+            self._frequencies = {
+                token: int(counts[i])
+                for token, i in self._bm25.vocab_dict.items()
+                if token and token != _EMPTY and i < len(counts)
+            }
+        return self._frequencies
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (in ``ids`` order) for ``query``."""

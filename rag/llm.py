@@ -18,6 +18,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -197,8 +198,6 @@ class LLMAnswerer:
         if settings.public_url:
             hosts.add((urlparse(settings.public_url).hostname or "").lower())
         self.allowed_hosts = hosts - {""}
-        self.failures = 0
-        """LLM calls that failed (unreachable, timeout, error status)."""
 
     def messages(self, question: str, search: SearchResult, lang: str) -> list[Any]:
         from llama_index.core.llms import ChatMessage, MessageRole
@@ -212,16 +211,11 @@ class LLMAnswerer:
             ChatMessage(role=MessageRole.USER, content=user),
         ]
 
-    def _fallback(self, question: str, search: SearchResult, lang: str, warning: str) -> Draft:
-        draft = self.extractive.answer(question, search, lang)
-        mode = draft.mode if draft.abstained else "extractive-fallback"
-        return Draft(
-            draft.text,
-            draft.citations,
-            draft.abstained,
-            mode=mode,
-            warnings=[warning, *draft.warnings],
-            support=draft.support,
+    @staticmethod
+    def _fallback(extractive: Draft, warning: str) -> Draft:
+        """The extractive answer (already made as the gate), marked as a fallback."""
+        return replace(
+            extractive, mode="extractive-fallback", warnings=[warning, *extractive.warnings]
         )
 
     def _stream(self, messages: list[Any]) -> Iterator[str]:
@@ -251,17 +245,16 @@ class LLMAnswerer:
                 raw.append(delta)
                 show(sanitizer.feed(delta))
         except Exception as exc:  # any failure of the endpoint: answer without it
-            self.failures += 1
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
-                return self._fallback(question, search, lang, "llm_unavailable")
+                return self._fallback(gate, "llm_unavailable")
             # part of a checked answer was already shown: finish with what it holds
             sanitizer.warnings.append("llm_interrupted")
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
             return Draft(message("abstain", lang), [], True, mode="llm", support=gate.support)
         if not sanitizer.cited:
-            return self._fallback(question, search, lang, "llm_no_valid_citation")
+            return self._fallback(gate, "llm_no_valid_citation")
         show(tail)
         text = "".join(shown)
         citations = self.citations(text, search)
@@ -282,6 +275,7 @@ class LLMAnswerer:
         """One citation per passage number used: the passage's sentence closest to the
         claim (the answer sentence holding the marker), so a citation is a sentence
         span, not a whole chunk. Numbers stay those the model saw."""
+        index = self.extractive.index
         used = sorted({int(n) for n in MARKER.findall(text)})
         claims = _claims(text)
         out: list[Citation] = []
@@ -289,18 +283,11 @@ class LLMAnswerer:
             passage = search.passages[n - 1].passage
             claim = " ".join(c for c in claims if f"[{n}]" in c) or text
             vector = self.embed_query(MARKER.sub("", claim))
-            best = max(
-                passage.sentences,
-                key=lambda span: float(
-                    self.extractive.index.sentence_vectors[
-                        self.extractive.index.sentence_rows[(passage.doc_id, *span)]
-                    ]
-                    @ vector
-                ),
-            )
-            row = self.extractive.index.sentence_rows[(passage.doc_id, *best)]
-            score = float(self.extractive.index.sentence_vectors[row] @ vector)
-            out.append(self.extractive.citation_for(n, passage, best[0], best[1], score))
+            rows = [index.sentence_rows[(passage.doc_id, *span)] for span in passage.sentences]
+            scores = index.sentence_vectors[rows] @ vector
+            best = int(np.argmax(scores))
+            start, end = passage.sentences[best]
+            out.append(self.extractive.citation_for(n, passage, start, end, float(scores[best])))
         return out
 
 

@@ -10,23 +10,16 @@ from typing import Any
 
 from rag.evaluation import QuestionResult
 
-METRIC_ORDER = [
-    "retrieval_hit@1",
-    "retrieval_hit@5",
-    "mrr",
-    "citation_precision",
-    "answer_supported",
-    "abstention_recall",
-    "false_abstention_rate",
-    "latency_ms_p50",
-    "latency_ms_p95",
-]
+
+def _names(report: dict[str, Any]) -> list[str]:
+    """The metric names in the order ``evaluation.metrics`` gives them."""
+    return [name for name in report["overall"] if name != "n"]
 
 
-def _fmt(value: Any) -> str:
+def _fmt(name: str, value: Any) -> str:
     if value is None:
         return "-"
-    return f"{value:.1f}" if isinstance(value, float) and value > 1.5 else f"{value:.3f}"
+    return f"{value:.1f}" if name.startswith("latency_") else f"{value:.3f}"
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -34,8 +27,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     head = "| metric | " + " | ".join(f"{g} ({groups[g]['n']})" for g in groups) + " |"
     rule = "| --- |" + " ---: |" * len(groups)
     rows = [
-        f"| {name} | " + " | ".join(_fmt(groups[g].get(name)) for g in groups) + " |"
-        for name in METRIC_ORDER
+        f"| {name} | " + " | ".join(_fmt(name, groups[g].get(name)) for g in groups) + " |"
+        for name in _names(report)
     ]
     return "\n".join([head, rule, *rows])
 
@@ -46,10 +39,10 @@ def comparison_table(ours: dict[str, Any], other: dict[str, Any], other_name: st
         f"| metric | this service | {other_name} | ratio |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for name in METRIC_ORDER:
+    for name in _names(ours):
         a, b = ours["overall"].get(name), other["overall"].get(name)
         ratio = "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
-        lines.append(f"| {name} | {_fmt(a)} | {_fmt(b)} | {ratio} |")
+        lines.append(f"| {name} | {_fmt(name, a)} | {_fmt(name, b)} | {ratio} |")
     return "\n".join(lines)
 
 

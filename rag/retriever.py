@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,13 +71,13 @@ def weighted(
     return {pid: w * d.get(pid, 0.0) + lw * lex.get(pid, 0.0) for pid in {*d, *lex}}
 
 
-def coverage(tokens: list[str], vocabulary: set[str]) -> float:
+def coverage(tokens: list[str], vocabulary: Collection[str]) -> float:
     """Share of the question's distinct search tokens that occur in the corpus. An
     English question about Arabic text shares only names and numbers with it (low
     coverage): its BM25 ranking is mostly noise, and min-max normalisation would
     otherwise stretch that noise to full weight."""
     distinct = set(tokens)
-    return len(distinct & vocabulary) / len(distinct) if distinct else 0.0
+    return sum(1 for t in distinct if t in vocabulary) / len(distinct) if distinct else 0.0
 
 
 QUERY_CACHE = 4096
@@ -89,7 +90,7 @@ class Retriever:
         self.embedding = embedding
         self.settings = settings
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._vocabulary = set(index.lexical.document_frequencies())
+        self._vocabulary = index.lexical.document_frequencies().keys()
         self._lock = threading.Lock()
 
     def embed_query(self, question: str) -> np.ndarray:

@@ -68,12 +68,15 @@ def parse_pair(pair: str) -> tuple[str, str]:
     return qlang, plang
 
 
-def corpus_settings(settings: Settings, plang: str, limit: int | None) -> Settings:
+RANKED = 40
+"""Passages ranked per question: deep enough for ten distinct paragraphs."""
+
+
+def corpus_settings(
+    settings: Settings, plang: str, paragraphs: Sequence[Paragraph], limit: int | None
+) -> Settings:
     """Settings for PLANG's paragraphs as a corpus of their own (paragraph files
     written once), with retrieval deep enough for recall@10."""
-    paragraphs, _ = load(settings.xquad_dir, plang)
-    if limit:
-        paragraphs = paragraphs[:limit]
     name = plang if not limit else f"{plang}-{limit}"
     root = settings.data_dir / "xquad" / name
     folder = root / "corpus"
@@ -87,6 +90,7 @@ def corpus_settings(settings: Settings, plang: str, limit: int | None) -> Settin
             "corpus_dir": folder,
             "index_dir": root / "index",
             "data_dir": root,
+            "top_k": RANKED,
             "candidates": 60,
         }
     )
@@ -120,12 +124,14 @@ def run(
     from rag.indexer import build
 
     qlang, plang = parse_pair(pair)
-    s = corpus_settings(settings, plang, limit).model_copy(update={"top_k": 40})
+    paragraphs, in_plang = load(settings.xquad_dir, plang)
+    paragraphs = paragraphs[:limit] if limit else paragraphs
+    s = corpus_settings(settings, plang, paragraphs, limit)
     build(s)
-    _, questions = load(settings.xquad_dir, qlang)
-    gold = {q.qid: q.answers for q in load(settings.xquad_dir, plang)[1]}
-    keep = {p.name.removesuffix(".txt") for p in s.corpus_dir.glob("*.txt")}
-    questions = [q for q in questions if q.pid in keep]
+    gold = {q.qid: q.answers for q in in_plang}
+    in_qlang = in_plang if qlang == plang else load(settings.xquad_dir, qlang)[1]
+    keep = {p.pid for p in paragraphs}
+    questions = [q for q in in_qlang if q.pid in keep]
     service = ChatService(s)
     ranks: list[int | None] = []
     contains: list[bool] = []

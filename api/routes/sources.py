@@ -17,6 +17,7 @@ from api.deps import Service, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import Source, SourceSpan
 from rag.chat import ChatService
+from rag.indexer import documents
 
 router = APIRouter(prefix="/v1", tags=["sources"], dependencies=[Depends(authorize)])
 
@@ -30,17 +31,7 @@ HTML_DOC = {
 @router.get("/sources", response_model=list[Source], responses=responses(401, 429, 503))
 async def list_sources(service: Service) -> list[Source]:
     """The documents of the served index."""
-    documents = service.engine.index.manifest["documents"]
-    return [
-        Source(
-            source=name,
-            title=info["title"],
-            lang=info["lang"],
-            passages=len(info["passages"]),
-            sha256=info["sha256"],
-        )
-        for name, info in documents.items()
-    ]
+    return [Source(**row) for row in documents(service.engine.index.manifest)]
 
 
 def _document_text(service: ChatService, source: str) -> tuple[dict[str, str], str]:
