@@ -88,19 +88,13 @@ async def stream(
     while True:
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            kind, payload = getter.result()
-            if kind == "citations":
-                payload = with_urls(state, payload)
-            yield kind, payload
+        if not getter.done():  # answering finished: drain what is left, then stop
+            getter.cancel()
+            if queue.empty():
+                break
             continue
-        getter.cancel()
-        while not queue.empty():
-            kind, payload = queue.get_nowait()
-            if kind == "citations":
-                payload = with_urls(state, payload)
-            yield kind, payload
-        break
+        kind, payload = getter.result()
+        yield kind, (with_urls(state, payload) if kind == "citations" else payload)
     try:
         turn = work.result()
     except Exception as exc:

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 from api.problems import ApiProblem
 from api.state import AppState
 from rag.chat import ChatService
-from rag.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="One of RAG_API_KEYS, when set")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -24,13 +23,6 @@ def get_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
-
-
-def get_settings(state: State) -> Settings:
-    return state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_service(state: State) -> ChatService:

@@ -34,7 +34,7 @@ class IndexJob:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, rebuild: bool = False) -> dict[str, Any]:
+    def start(self, rebuild: bool = False) -> None:
         with self._lock:
             if self.running:
                 raise ApiProblem(409, "an index build is already running; see GET /v1/index")
@@ -48,7 +48,6 @@ class IndexJob:
                 target=self._run, args=(rebuild,), name="index-build", daemon=True
             )
             self._thread.start()
-            return dict(self.status)
 
     def _run(self, rebuild: bool) -> None:
         def progress(done: int, total: int) -> None:
@@ -137,6 +136,5 @@ class AppState:
         return status
 
     def close(self) -> None:
-        self.index_job.wait(timeout=0)
         if self._service is not None:
             self._service.close()
