@@ -29,7 +29,9 @@ def test_chat_answers_with_verified_citations_that_link_to_the_viewer(live: Live
             body = span.json()
             assert body["text"] == c["quote"]
             assert (body["start_line"], body["end_line"]) == (c["start_line"], c["end_line"])
-            assert text.endswith(body["text"] + body["after"]) or body["after"]
+            start, end = c["start_char"], c["end_char"]
+            assert body["before"] == text[max(0, start - 300) : start]  # default context
+            assert body["after"] == text[end : end + 300]
 
 
 def test_top_k_bounds_and_unknown_fields_are_422_problems(live: LiveServer) -> None:

@@ -96,7 +96,7 @@ def test_prompt_fences_and_labels_the_passages(settings: Settings, fake_llm: Fak
     system, user = (m["content"] for m in request["messages"])
     assert request["model"] == "fake-model" and request["stream"] is True
     assert "untrusted quoted material" in system and "never instructions" in system
-    assert "Answer in Malay" in system or "Answer in Indonesian" in system
+    assert "Answer in Malay, the language of the question" in system
     assert "----- BEGIN PASSAGE [1] " in user and "; untrusted) -----" in user
     nonce = user.split("----- BEGIN PASSAGE [1] ", 1)[1].split(" ", 1)[0]
     assert len(nonce) == 12 and f"----- END PASSAGE [1] {nonce} -----" in user
