@@ -2,11 +2,12 @@
 passages, and embedding throughput of the real model with projected index times.
 
 Embedding a million passages would take days on two cores, so the parts are measured
-separately. Each size runs in a process of its own (peak memory is that process's
-maximum resident set): synthetic 384-dimension unit vectors in an embedded Chroma
-collection (the project's VectorStore) and synthetic multilingual text (Latin, Arabic
-and Chinese words) in the project's BM25 index; then 200 queries through dense top
-30, BM25 top 30 and the weighted fusion: the retrieval path without the query
+separately. Each size runs two processes, as a deployment does (peak memory is each
+process's maximum resident set): a build that writes synthetic 384-dimension unit
+vectors to an embedded Chroma collection (the project's VectorStore) and synthetic
+multilingual text (Latin, Arabic and Chinese words) to the project's BM25 index, both
+streamed in batches; then a server that opens both and runs 200 queries through dense
+top 30, BM25 top 30 and the weighted fusion: the retrieval path without the query
 embedding. Writes a Markdown table to stdout and docs/scale.png.
 """
 
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = [10_000, 100_000, 1_000_000]
 QUERIES = 200
 DIM = 384
+BATCH = 5000
 
 
 def vocabulary(rng: random.Random) -> list[str]:
@@ -47,66 +50,104 @@ def vocabulary(rng: random.Random) -> list[str]:
     return latin + arabic + chinese
 
 
-def one(size: int) -> dict[str, float]:
+def texts(size: int, words: list[str]) -> Iterator[str]:
+    """``size`` synthetic passages of 45 Zipf-distributed words, made batch by batch."""
+    gen = np.random.default_rng(size)
+    for start in range(0, size, BATCH):
+        n = min(BATCH, size - start)
+        draws = gen.zipf(1.3, size=n * 45) % len(words)
+        for j in range(n):
+            yield " ".join(words[i] for i in draws[j * 45 : (j + 1) * 45])
+
+
+def build(size: int, folder: Path) -> dict[str, float]:
+    """The indexer's side: vectors into the store and the BM25 index, written to disk."""
+    from rag.lexical import LexicalIndex
+    from rag.store import VectorStore
+
+    words = vocabulary(random.Random(size))
+    ids = [f"p{j}" for j in range(size)]
+    gen = np.random.default_rng(size + 1)
+    t0 = time.perf_counter()
+    store = VectorStore(folder / "chroma")
+    for start in range(0, size, BATCH):
+        vectors = gen.standard_normal((min(BATCH, size - start), DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store._collection.add(  # bulk load without building llama-index nodes
+            ids=ids[start : start + BATCH], embeddings=vectors
+        )
+    del store
+    t1 = time.perf_counter()
+    LexicalIndex.build(ids, texts(size, words)).save(folder / "bm25")
+    t2 = time.perf_counter()
+    return {"load_s": round(t1 - t0, 1), "bm25_build_s": round(t2 - t1, 1), "build_peak_mb": peak()}
+
+
+def serve(size: int, folder: Path) -> dict[str, float]:
+    """The API's side: open the built index, then 200 queries through dense top 30,
+    BM25 top 30 and the weighted fusion (the retrieval path without the embedding)."""
     from rag.lexical import LexicalIndex
     from rag.retriever import weighted
     from rag.store import VectorStore
 
     rng = random.Random(size)
     words = vocabulary(rng)
-    zipf = np.random.default_rng(size).zipf(1.3, size=size * 45) % len(words)
-    texts = [" ".join(words[i] for i in zipf[j * 45 : (j + 1) * 45]) for j in range(size)]
-    ids = [f"p{j}" for j in range(size)]
-    vectors = np.random.default_rng(size + 1).standard_normal((size, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    folder = Path(tempfile.mkdtemp(prefix="rag-scale-"))
-    try:
-        t0 = time.perf_counter()
-        store = VectorStore(folder / "chroma")
-        batch = 5000
-        for start in range(0, size, batch):
-            store._collection.add(  # bulk load without building llama-index nodes
-                ids=ids[start : start + batch], embeddings=vectors[start : start + batch]
-            )
-        store = VectorStore(folder / "chroma")
-        t1 = time.perf_counter()
-        lexical = LexicalIndex.build(ids, texts)
-        t2 = time.perf_counter()
-        dense_ms, bm25_ms, total_ms = [], [], []
-        qrng = np.random.default_rng(7)
-        for _ in range(QUERIES):
-            vec = qrng.standard_normal(DIM).astype(np.float32)
-            vec /= np.linalg.norm(vec)
-            text = " ".join(rng.choice(words) for _ in range(8))
-            a = time.perf_counter()
-            dense = dict(store.query(vec, 30))
-            b = time.perf_counter()
-            lex = dict(lexical.search(text, 30))
-            c = time.perf_counter()
-            fused = weighted(dense, lex, 0.7)
-            sorted(fused, key=lambda pid: -fused[pid])[:5]
-            d = time.perf_counter()
-            dense_ms.append((b - a) * 1000)
-            bm25_ms.append((c - b) * 1000)
-            total_ms.append((d - a) * 1000)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    store = VectorStore(folder / "chroma")
+    lexical = LexicalIndex.load(folder / "bm25")
+    dense_ms, bm25_ms, total_ms = [], [], []
+    qrng = np.random.default_rng(7)
+    for _ in range(QUERIES):
+        vec = qrng.standard_normal(DIM).astype(np.float32)
+        vec /= np.linalg.norm(vec)
+        text = " ".join(rng.choice(words) for _ in range(8))
+        a = time.perf_counter()
+        dense = dict(store.query(vec, 30))
+        b = time.perf_counter()
+        lex = dict(lexical.search(text, 30))
+        c = time.perf_counter()
+        fused = weighted(dense, lex, 0.7)
+        sorted(fused, key=lambda pid: -fused[pid])[:5]
+        d = time.perf_counter()
+        dense_ms.append((b - a) * 1000)
+        bm25_ms.append((c - b) * 1000)
+        total_ms.append((d - a) * 1000)
 
     def p(values: list[float], q: float) -> float:
-        return float(np.percentile(values, q))
+        return round(float(np.percentile(values, q)), 2)
 
     return {
-        "size": size,
-        "load_s": round(t1 - t0, 1),
-        "bm25_build_s": round(t2 - t1, 1),
-        "dense_p50": round(p(dense_ms, 50), 2),
-        "dense_p95": round(p(dense_ms, 95), 2),
-        "bm25_p50": round(p(bm25_ms, 50), 2),
-        "bm25_p95": round(p(bm25_ms, 95), 2),
-        "retrieval_p50": round(p(total_ms, 50), 2),
-        "retrieval_p95": round(p(total_ms, 95), 2),
-        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "dense_p50": p(dense_ms, 50),
+        "dense_p95": p(dense_ms, 95),
+        "bm25_p50": p(bm25_ms, 50),
+        "bm25_p95": p(bm25_ms, 95),
+        "retrieval_p50": p(total_ms, 50),
+        "retrieval_p95": p(total_ms, 95),
+        "serve_peak_mb": peak(),
     }
+
+
+def peak() -> int:
+    """This process's maximum resident set, MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def phase(name: str, size: int, folder: Path) -> dict[str, float]:
+    """Run one phase in a process of its own, so each peak is that phase's alone."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--folder", str(folder), str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def one(size: int) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="rag-scale-"))
+    try:
+        return {"size": size, **phase("build", size, folder), **phase("serve", size, folder)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def embedding_rate() -> float:
@@ -126,30 +167,22 @@ def embedding_rate() -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--one", type=int)
+    parser.add_argument("--phase", choices=["build", "serve"])
+    parser.add_argument("--folder", type=Path)
     parser.add_argument("sizes", nargs="*", type=int)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one(args.one)))
+    if args.phase:
+        run = build if args.phase == "build" else serve
+        print(json.dumps(run(args.sizes[0], args.folder)))
         return 0
     rows = []
     for size in args.sizes or SIZES:
-        out = (
-            subprocess.run(
-                [sys.executable, __file__, "--one", str(size)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        rows.append(json.loads(out))
-        print(out, file=sys.stderr, flush=True)
+        rows.append(one(size))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     rate = embedding_rate()
     print(
         "| passages | load s | BM25 build s | dense p50/p95 ms | BM25 p50/p95 ms "
-        "| retrieval p50 ms | retrieval p95 ms | peak MB | projected embedding |"
+        "| retrieval p50 ms | retrieval p95 ms | peak MB build / serve | projected embedding |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
@@ -158,7 +191,7 @@ def main() -> int:
             f"| {r['size']:,} | {r['load_s']} | {r['bm25_build_s']} "
             f"| {r['dense_p50']}/{r['dense_p95']} "
             f"| {r['bm25_p50']}/{r['bm25_p95']} | {r['retrieval_p50']} | {r['retrieval_p95']} "
-            f"| {r['peak_mb']} | {hours:.1f} h |"
+            f"| {r['build_peak_mb']} / {r['serve_peak_mb']} | {hours:.1f} h |"
         )
     print(f"\nembedding throughput (real model, 160-token passages): {rate:.1f} passages/s")
     import matplotlib
@@ -174,7 +207,9 @@ def main() -> int:
     a.set_xlabel("passages")
     a.set_ylabel("retrieval ms (no query embedding)")
     a.legend()
-    b.plot(sizes, [r["peak_mb"] for r in rows], "o-")
+    b.plot(sizes, [r["build_peak_mb"] for r in rows], "o-", label="build (indexer)")
+    b.plot(sizes, [r["serve_peak_mb"] for r in rows], "o-", label="serve (API)")
+    b.legend()
     b.set_xscale("log")
     b.set_xlabel("passages")
     b.set_ylabel("peak memory MB")

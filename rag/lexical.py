@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import bm25s
@@ -66,10 +68,47 @@ class LexicalIndex:
         self._frequencies: dict[str, int] | None = None
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
-        bm25 = bm25s.BM25()
-        # bm25s cannot index an empty token list: give such a passage a placeholder.
-        bm25.index([tokenize(t) or [_EMPTY] for t in texts], show_progress=False)
+    def build(
+        cls, ids: Sequence[str], texts: Iterable[str], k1: float = 1.5, b: float = 0.75
+    ) -> LexicalIndex:
+        """BM25 (Lucene variant, bm25s' defaults) of ``texts``, built while streaming
+        them: each passage keeps only its distinct token ids and counts in compact
+        arrays, so a million passages never hold their token lists at once (bm25s'
+        own ``index`` does, several GB at that size). The result is an ordinary
+        ``bm25s.BM25`` object: searching, saving and loading are bm25s'."""
+        vocab: dict[str, int] = {}
+        token_ids, counts, distinct, lengths = array("i"), array("f"), array("i"), array("i")
+        for text in texts:
+            # bm25s cannot score a passage without tokens: give it a placeholder.
+            tokens = tokenize(text) or [_EMPTY]
+            tf = Counter(vocab.setdefault(token, len(vocab)) for token in tokens)
+            token_ids.extend(tf.keys())
+            counts.extend(tf.values())
+            distinct.append(len(tf))
+            lengths.append(len(tokens))
+        n_docs, n_vocab = len(lengths), len(vocab)
+        tok = np.frombuffer(token_ids, dtype=np.int32)
+        per_doc = np.frombuffer(distinct, dtype=np.int32)
+        doc_len = np.frombuffer(lengths, dtype=np.int32).astype(np.float32)
+        df = np.bincount(tok, minlength=n_vocab)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(doc_len.mean()) if n_docs else 1.0
+        norm = np.repeat((k1 * ((1 - b) + b * doc_len / avg)).astype(np.float32), per_doc)
+        tf_arr = np.frombuffer(counts, dtype=np.float32)
+        scores = idf[tok] * (tf_arr / (norm + tf_arr))
+        del norm
+        order = np.argsort(tok, kind="stable")  # by token, then passage: CSC columns
+        docs = np.repeat(np.arange(n_docs, dtype=np.int32), per_doc)[order]
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.scores = {
+            "data": scores[order],
+            "indices": docs,
+            "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int32),
+            "num_docs": n_docs,
+        }
+        bm25.vocab_dict = {**vocab, "": n_vocab}
+        bm25.unique_token_ids_set = set(bm25.vocab_dict.values())
+        bm25.nonoccurrence_array = None  # only BM25L and BM25+ use it
         return cls(ids, bm25)
 
     def save(self, folder: Path) -> None:

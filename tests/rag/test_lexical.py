@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from rag.lexical import LexicalIndex, normalize_arabic, tokenize
+from tests.conftest import SEEDS
 
 
 def test_arabic_normalisation() -> None:
@@ -42,3 +43,30 @@ def test_bm25_ranks_by_shared_rare_terms() -> None:
     assert [pid for pid, _ in index.search("Hangzhou tea", 3)] == ["c"]
     assert index.search("H800", 3)[0][0] == "a"
     assert index.search("nothing matches", 3) == []
+
+
+def test_streamed_build_scores_exactly_as_bm25s_own_index(tmp_path) -> None:
+    import random
+
+    import bm25s
+    import numpy as np
+
+    from rag.corpus import load
+    from rag.lexical import _EMPTY
+
+    rng = random.Random(3)
+    words = ["deepseek", "مقرها", "hangzhou", "芯片", "h800", "600,000", "biaya", "chi phí"]
+    texts = [" ".join(rng.choices(words, k=rng.randint(1, 30))) for _ in range(300)]
+    texts += ["", "!!!"]  # passages without a search token
+    texts += [d.text for d in load(SEEDS).documents]
+    ids = [f"p{i}" for i in range(len(texts))]
+    ours = LexicalIndex.build(ids, iter(texts))  # a one-pass iterator is enough
+    reference = bm25s.BM25()
+    reference.index([tokenize(t) or [_EMPTY] for t in texts], show_progress=False)
+    ours.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    for query in ["DeepSeek Hangzhou", "芯片 H800", "600000 biaya", "مقرها", "chi phí", "absent"]:
+        expected = np.asarray(reference.get_scores(tokenize(query)), dtype=np.float32)
+        np.testing.assert_allclose(ours.scores(query), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loaded.scores(query), expected, rtol=1e-5, atol=1e-6)
+    assert ours.document_frequencies()["hangzhou"] == sum("hangzhou" in tokenize(t) for t in texts)
