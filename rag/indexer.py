@@ -465,5 +465,6 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         lexical=LexicalIndex.load(path / "bm25"),
         vectors=VectorStore(_location(settings, version)),
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
-        sentence_vectors=np.load(path / "sentences.npy"),
+        # mapped, not read: pages come in as sentences are scored (large corpora)
+        sentence_vectors=np.load(path / "sentences.npy", mmap_mode="r"),
     )

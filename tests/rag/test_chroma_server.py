@@ -104,6 +104,45 @@ def test_two_api_workers_share_one_server(settings: Settings, chroma_url: str) -
             w.stop()
 
 
+@pytest.mark.parametrize("stage", ["copied", "stored", "manifest", "renamed"])
+def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_partial(
+    settings: Settings, chroma_url: str, stage: str
+) -> None:
+    import os
+    import signal
+
+    from tests.rag.test_crash import rag_index_paused
+
+    prefix = f"k{stage}"
+    s = settings.model_copy(
+        update={"chroma_url": chroma_url, "chroma_prefix": prefix, "abstain_threshold": -1.0}
+    )
+    first = build(s).version
+    (s.corpus_dir / "tea.md").write_text("Longjing tea grows near West Lake.", encoding="utf-8")
+    worker = serve(s)
+    process = rag_index_paused(s, stage)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        while line and not line.startswith("paused at"):
+            line = process.stderr.readline()
+        assert line.strip() == f"paused at {stage}", line
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        # the killed build left its collection on the server, unpublished
+        assert len(collections(chroma_url, prefix)) == 2
+        r = httpx.post(worker.url + "/v1/chat", json={"message": QUESTION}, timeout=30)
+        assert r.status_code == 200 and r.json()["citations"][0]["source"] == "notes.md"
+        assert ChatService(s).engine.index.version == first
+    finally:
+        if process.poll() is None:
+            process.kill()
+        worker.stop()
+    second = build(s).version  # completes, and the partial build's collection is gone
+    assert collections(chroma_url, prefix) == {f"{prefix}-{first}", f"{prefix}-{second}"}
+    assert ChatService(s).ask("Where does Longjing tea grow?").citations[0].source == "tea.md"
+
+
 def test_bad_chroma_url_is_named(settings: Settings) -> None:
     from rag.errors import ConfigError
 

@@ -28,6 +28,9 @@ def rag_index_paused(settings: Settings, stage: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
         env[f"RAG_{name.upper()}"] = str(getattr(settings, name))
+    if settings.chroma_url:
+        env["RAG_CHROMA_URL"] = settings.chroma_url
+        env["RAG_CHROMA_PREFIX"] = settings.chroma_prefix
     env["RAG_INDEX_PAUSE_AT"] = stage
     env["PYTHONPATH"] = str(ROOT)
     rag = str(Path(sys.executable).parent / "rag")
