@@ -4,9 +4,12 @@ The default answerer is extractive (no LLM, no network): it scores every sentenc
 the retrieved passages against the question, by cosine similarity of their
 multilingual embeddings (which works across languages) plus lexical evidence
 (shared numbers, names and rare words, weighted by IDF), then quotes the best ones
-verbatim with ``[n]`` markers. When the best sentence's support is below
-``abstain_threshold``, or the question names a model or product (letters with
-digits, like "R2") that no passage contains, it abstains instead.
+verbatim with ``[n]`` markers. A question that asks for a quantity ("how many",
+"berapa", "bao nhiêu", "كم", 多少) is answered only by sentences that state one
+(digits or number words). When the best sentence's support is below
+``abstain_threshold``, when no sentence states the quantity asked for, or when the
+question names a model or product (letters with digits, like "R2") that no passage
+contains, it abstains instead.
 """
 
 from __future__ import annotations
@@ -118,6 +121,41 @@ def _is_short(text: str) -> bool:
 
 _IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
 
+_ASKS_QUANTITY = re.compile(
+    r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion)\b"  # English
+    r"|\bberapa(?:kah)?\b"  # Malay, Indonesian
+    r"|\bbao nhiêu\b"  # Vietnamese
+    r"|(?<!\S)كم(?!\S)"  # Arabic
+    r"|多少",  # Chinese
+    re.IGNORECASE,
+)
+"""Questions whose answer is a quantity ("how much", "berapa", "bao nhiêu", "كم", 多少)."""
+_STATES_QUANTITY = re.compile(
+    r"[0-9\u0660-\u0669]"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen"
+    r"|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?"
+    r"|millions?|billions?|trillions?|dozens?|twice|thrice|half|thirds?|quarters?"
+    r"|several|many|few|most|none|majority"  # English
+    r"|satu|dua|tiga|empat|lima|enam|tujuh|lapan|delapan|sembilan|sepuluh|sebelas|belas"
+    r"|puluh|ratus|ribu|juta|bilion|miliar|milyar|trilion|triliun|separuh|setengah"
+    r"|beberapa|banyak"  # Malay, Indonesian
+    r"|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|nửa"
+    r"|vài|nhiều)\b"  # Vietnamese
+    r"|واحد|اثن|ثلاث|أربع|خمس|سبع|ثمان|تسع|عشر|مئ|مائ|ألف|آلاف|مليون|ملايين|مليار"
+    r"|تريليون|نصف|ثلث|ربع|عدة|بضع|ستة|ستين|مرتين|كثير|معظم|أغلب"  # Arabic
+    r"|[一二两三四五六七八九十百千万亿兆半几多]",  # Chinese
+    re.IGNORECASE,
+)
+"""Digits (Latin or Arabic-Indic), or a number or quantity word of a corpus language."""
+
+
+def asks_quantity(question: str) -> bool:
+    return bool(_ASKS_QUANTITY.search(question))
+
+
+def states_quantity(text: str) -> bool:
+    return bool(_STATES_QUANTITY.search(text))
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -134,6 +172,11 @@ class Candidate:
     @property
     def doc_id(self) -> str:
         return self.passage.doc_id
+
+    @property
+    def text(self) -> str:
+        offset = self.passage.start_char
+        return self.passage.text[self.start - offset : self.end - offset]
 
 
 class ExtractiveAnswerer:
@@ -249,10 +292,14 @@ class ExtractiveAnswerer:
         on_delta: Callable[[str], None] | None = None,
     ) -> Draft:
         ranked = self.candidates(question, search)
+        warnings = [f"unknown_term: {t}" for t in self.unknown_identifiers(question)]
+        if asks_quantity(question):
+            # the answer to "how much" states a quantity: other sentences cannot be it
+            ranked = [c for c in ranked if states_quantity(c.text)]
+            if not ranked:
+                warnings.append("no_quantity")
         support = ranked[0].support if ranked else 0.0
-        unknown = self.unknown_identifiers(question)
-        if not ranked or support < self.settings.abstain_threshold or unknown:
-            warnings = [f"unknown_term: {t}" for t in unknown]
+        if not ranked or support < self.settings.abstain_threshold or warnings:
             return Draft(message("abstain", lang), [], True, warnings=warnings, support=support)
         chosen = self.select(ranked)
         citations = [self.citation(i, c, c.score) for i, c in enumerate(chosen, start=1)]

@@ -76,3 +76,46 @@ def test_service_switches_to_a_new_version_without_restart(settings: Settings) -
     answer = service.ask("Where does Longjing tea grow?")
     assert service.engine.index.version != old
     assert answer.citations[0].source == "tea.md"
+
+
+def test_quantity_questions_and_sentences_in_each_language() -> None:
+    from rag.answer import asks_quantity, states_quantity
+
+    asked = [
+        "How many employees does DeepSeek have?",
+        "Berapakah kos pembangunan DeepSeek?",
+        "Chi phí là bao nhiêu?",
+        "كم بلغت تكلفة الحوسبة؟",
+        "DeepSeek V3 的最终训练花费了多少钱？",
+    ]
+    assert all(asks_quantity(q) for q in asked)
+    assert not any(asks_quantity(q) for q in ["Who founded DeepSeek?", "Siapakah pengasas?"])
+    assert not asks_quantity("كمبيوتر جديد")  # كم only as a word of its own
+    stated = ["cost 6 ملايين دولار", "٣٥٪", "four teams", "USD 600,000", "dua kali", "一百"]
+    assert all(states_quantity(t) for t in stated)
+    assert not states_quantity("The founder met the president in Beijing.")
+
+
+def test_quantity_question_quotes_a_quantity_or_abstains(tmp_path) -> None:
+    from tests.conftest import make_settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tea.md").write_text(
+        "Pickers of Longjing tea work near West Lake every spring.\n"
+        "The gardens of West Lake hire 300 pickers of Longjing tea.\n",
+        encoding="utf-8",
+    )
+    s = make_settings(tmp_path, corpus, abstain_threshold=-1.0)
+    build(s)
+    service = ChatService(s)
+    answer = service.ask("How many pickers of Longjing tea work near West Lake?")
+    assert not answer.abstained and "300" in answer.citations[0].quote
+    (corpus / "tea.md").write_text(
+        "Pickers of Longjing tea work near West Lake every spring.\n", encoding="utf-8"
+    )
+    build(s)
+    answer = service.ask("How many pickers of Longjing tea work near West Lake?")
+    assert answer.abstained and "no_quantity" in answer.warnings and not answer.citations
+    assert not service.ask("Who works near West Lake every spring?").abstained
+    service.close()
