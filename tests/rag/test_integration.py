@@ -30,6 +30,18 @@ def test_english_question_is_answered_from_the_arabic_article(service: ChatServi
     assert text[first.start_char : first.end_char] == first.quote
 
 
+def test_latent_terms_bridge_an_english_question_to_arabic_text(service: ChatService) -> None:
+    retriever = service.engine.retriever
+    index = retriever.index
+    assert retriever.uses_latent and index.latent is not None
+    assert index.manifest["latent_terms"] > 0
+    question = "What did Andrej Karpathy call DeepSeek's training budget?"
+    ranked = index.latent.search(retriever.latent_query(question), 5)
+    assert any("ميزانية هزلية" in index.passages[pid].text for pid, _ in ranked)
+    result = retriever.search(question)
+    assert any(p.latent is not None for p in result.passages)
+
+
 def test_same_fact_in_two_files_is_cited_from_both(service: ChatService) -> None:
     answer = service.ask("Which Chinese cloud providers are engaged in a fierce price war?")
     sources = [c.source for c in answer.citations]
