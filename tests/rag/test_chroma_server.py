@@ -108,10 +108,7 @@ def test_two_api_workers_share_one_server(settings: Settings, chroma_url: str) -
 def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_partial(
     settings: Settings, chroma_url: str, stage: str
 ) -> None:
-    import os
-    import signal
-
-    from tests.rag.test_crash import rag_index_paused
+    from tests.rag.test_crash import kill_when_paused, rag_index_paused
 
     prefix = f"k{stage}"
     s = settings.model_copy(
@@ -122,13 +119,7 @@ def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_parti
     worker = serve(s)
     process = rag_index_paused(s, stage)
     try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        while line and not line.startswith("paused at"):
-            line = process.stderr.readline()
-        assert line.strip() == f"paused at {stage}", line
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_when_paused(process, stage)
         # the killed build left its collection on the server, unpublished
         assert len(collections(chroma_url, prefix)) == 2
         r = httpx.post(worker.url + "/v1/chat", json={"message": QUESTION}, timeout=30)

@@ -39,6 +39,17 @@ def rag_index_paused(settings: Settings, stage: str) -> subprocess.Popen[str]:
     )
 
 
+def kill_when_paused(process: subprocess.Popen[str], stage: str) -> None:
+    """Wait until the indexer says it paused at ``stage``, then SIGKILL it."""
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    while line and not line.startswith("paused at"):
+        line = process.stderr.readline()
+    assert line.strip() == f"paused at {stage}", line
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
 @pytest.mark.parametrize("stage", PAUSE_POINTS)
 def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage: str) -> None:
     settings = settings.model_copy(update={"abstain_threshold": -1.0})
@@ -55,13 +66,7 @@ def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage
     server = serve(settings)
     process = rag_index_paused(settings, stage)
     try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        while line and not line.startswith("paused at"):
-            line = process.stderr.readline()
-        assert line.strip() == f"paused at {stage}", line
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_when_paused(process, stage)
 
         served = current_version(settings.index_dir)
         if PAUSE_POINTS.index(stage) < PAUSE_POINTS.index("published"):
