@@ -192,7 +192,9 @@ class ExtractiveAnswerer:
         """IDF of a token no passage contains."""
         rows = index.sentence_vectors.shape[0]
         step = max(1, rows // BASELINE_SAMPLE)
-        self._baseline_rows = index.sentence_vectors[::step]
+        # a copy in memory: the sentence vectors are memory-mapped, and every question
+        # multiplies this sample
+        self._baseline_rows = np.ascontiguousarray(index.sentence_vectors[::step])
 
     def baseline(self, query_vector: np.ndarray) -> float:
         """Mean similarity of the question to the corpus's sentences: what any
@@ -201,21 +203,17 @@ class ExtractiveAnswerer:
             return 0.0
         return float((self._baseline_rows @ query_vector).mean())
 
-    def unknown_identifiers(self, question: str) -> list[str]:
-        """Model or product names in the question (letters with digits) that no
-        passage of the corpus contains."""
-        return [t for t in tokenize(question) if _IDENTIFIER.match(t) and t not in self._idf]
+    def unknown_identifiers(self, q_tokens: set[str]) -> list[str]:
+        """Model or product names among the question's tokens (letters with digits)
+        that no passage of the corpus contains."""
+        return sorted(t for t in q_tokens if _IDENTIFIER.match(t) and t not in self._idf)
 
-    def _overlap(self, q_tokens: set[str], sentence: str) -> float:
+    def candidates(self, q_tokens: set[str], search: SearchResult) -> list[Candidate]:
+        # IDF weights of the question's tokens, as shares of their sum: the overlap of
+        # a sentence is the summed share of the tokens it has
         weights = {t: self._idf.get(t, self._max_idf) for t in q_tokens}
         total = sum(weights.values())
-        if total <= 0:
-            return 0.0
-        shared = q_tokens & set(tokenize(sentence))
-        return sum(weights[t] for t in shared) / total
-
-    def candidates(self, question: str, search: SearchResult) -> list[Candidate]:
-        q_tokens = set(tokenize(question))
+        share = {t: w / total for t, w in weights.items()} if total > 0 else {}
         seen: set[tuple[str, int, int]] = set()
         out: list[Candidate] = []
         vectors = self.index.sentence_vectors
@@ -230,7 +228,8 @@ class ExtractiveAnswerer:
                 row = self.index.sentence_rows[key]
                 text = p.text[start - p.start_char : end - p.start_char]
                 cosine = float(vectors[row] @ search.query_vector)
-                score = cosine + LEXICAL_WEIGHT * self._overlap(q_tokens, text) - RANK_WEIGHT * rank
+                overlap = sum(share.get(t, 0.0) for t in set(tokenize(text)))
+                score = cosine + LEXICAL_WEIGHT * overlap - RANK_WEIGHT * rank
                 out.append(Candidate(p, start, end, row, score, score - baseline, _is_short(text)))
         out.sort(key=lambda c: (c.short, -c.score))
         return out
@@ -291,8 +290,9 @@ class ExtractiveAnswerer:
         lang: str,
         on_delta: Callable[[str], None] | None = None,
     ) -> Draft:
-        ranked = self.candidates(question, search)
-        warnings = [f"unknown_term: {t}" for t in self.unknown_identifiers(question)]
+        q_tokens = set(tokenize(question))
+        ranked = self.candidates(q_tokens, search)
+        warnings = [f"unknown_term: {t}" for t in self.unknown_identifiers(q_tokens)]
         if asks_quantity(question):
             # the answer to "how much" states a quantity: other sentences cannot be it
             ranked = [c for c in ranked if states_quantity(c.text)]

@@ -133,6 +133,9 @@ def text_sha(text: str) -> str:
 class EmbeddingCache:
     """Vectors on disk (SQLite), keyed by (model id, sha256 of the text)."""
 
+    LATENT = "#latent"
+    """Cache kind of latent terms (rag/latent.py), next to the vectors of a model."""
+
     def __init__(self, path: Path, embedding: BaseEmbedding) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.embedding = embedding
@@ -167,9 +170,6 @@ class EmbeddingCache:
         by_sha = {text_sha(t): t for t in texts}
         have = self._lookup(list(by_sha), kind)
         return [t for sha, t in by_sha.items() if sha not in have]
-
-    LATENT = "#latent"
-    """Cache kind of latent terms (rag/latent.py), next to the vectors of a model."""
 
     def _through(
         self,

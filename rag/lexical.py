@@ -144,13 +144,14 @@ class LexicalIndex:
             }
         return self._frequencies
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage (in ``ids`` order) for ``query``."""
-        tokens = tokenize(query)
+    def scores(self, query: str | Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage (in ``ids`` order) for ``query`` (a text, or
+        its tokens when the caller has them already)."""
+        tokens = tokenize(query) if isinstance(query, str) else list(query)
         if not tokens or not self.ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str | Sequence[str], k: int) -> list[tuple[str, float]]:
         """The ``k`` best passages with a positive score, best first."""
         return best(self.ids, self.scores(query), k)

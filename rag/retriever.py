@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
@@ -85,6 +86,8 @@ def coverage(tokens: list[str], vocabulary: Collection[str]) -> float:
     return sum(1 for t in distinct if t in vocabulary) / len(distinct) if distinct else 0.0
 
 
+T = TypeVar("T")
+
 QUERY_CACHE = 4096
 """Question vectors kept in memory: a repeated question skips the embedding model."""
 
@@ -102,32 +105,34 @@ class Retriever:
         self._vocabulary = index.lexical.document_frequencies().keys()
         self._lock = threading.Lock()
 
+    def _remembered(self, cache: OrderedDict[str, T], question: str, make: Callable[[], T]) -> T:
+        """``cache[question]``, made (outside the lock) and kept when missing; the
+        least recently used entry goes past QUERY_CACHE."""
+        with self._lock:
+            value = cache.get(question)
+            if value is not None:
+                cache.move_to_end(question)
+                return value
+        value = make()
+        with self._lock:
+            cache[question] = value
+            if len(cache) > QUERY_CACHE:
+                cache.popitem(last=False)
+        return value
+
     def embed_query(self, question: str) -> np.ndarray:
-        with self._lock:
-            vector = self._vectors.get(question)
-            if vector is not None:
-                self._vectors.move_to_end(question)
-                return vector
-        vector = np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
-        vector.setflags(write=False)
-        with self._lock:
-            self._vectors[question] = vector
-            if len(self._vectors) > QUERY_CACHE:
-                self._vectors.popitem(last=False)
-        return vector
+        def make() -> np.ndarray:
+            vector = np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
+            vector.setflags(write=False)
+            return vector
+
+        return self._remembered(self._vectors, question, make)
 
     def latent_query(self, question: str) -> Terms:
-        with self._lock:
-            terms = self._terms.get(question)
-            if terms is not None:
-                self._terms.move_to_end(question)
-                return terms
-        terms = self.embedding.latent_terms([question])[0]  # type: ignore[attr-defined]
-        with self._lock:
-            self._terms[question] = terms
-            if len(self._terms) > QUERY_CACHE:
-                self._terms.popitem(last=False)
-        return terms
+        def make() -> Terms:
+            return self.embedding.latent_terms([question])[0]  # type: ignore[attr-defined]
+
+        return self._remembered(self._terms, question, make)
 
     def forget_queries(self) -> None:
         """Empty the caches of question vectors and terms (benchmarks measure the model)."""
@@ -147,8 +152,9 @@ class Retriever:
         t1 = time.perf_counter()
         timings["embed"] = (t1 - t0) * 1000
         n = self.settings.candidates
+        tokens = tokenize(question)
         dense = dict(self.index.vectors.query(query_vector, n))
-        lexical = dict(self.index.lexical.search(question, n))
+        lexical = dict(self.index.lexical.search(tokens, n))
         latent: dict[str, float] = {}
         if terms is not None and self.index.latent is not None:
             latent = dict(self.index.latent.search(terms, n))
@@ -157,7 +163,7 @@ class Retriever:
         else:
             share = 1.0
             if self.settings.fusion_coverage:
-                share = coverage(tokenize(question), self._vocabulary)
+                share = coverage(tokens, self._vocabulary)
             fused = weighted(dense, lexical, self.settings.fusion_dense_weight, share)
             for pid, score in _minmax(latent).items():
                 fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
