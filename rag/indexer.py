@@ -36,7 +36,7 @@ from rag.chunking import Passage
 from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
-from rag.latent import LATENT_TERMS, LatentIndex, supports_latent
+from rag.latent import LATENT_TERMS, SENTENCE_TERMS, LatentIndex, SentenceTerms, supports_latent
 from rag.lexical import LexicalIndex
 from rag.store import Location, VectorStore, drop_server_collections
 
@@ -265,9 +265,14 @@ def build(
         if old is not None and not rebuild:
             check_model(old["embedding_model"], model)
         latent_terms = LATENT_TERMS if settings.latent and supports_latent(embedding) else 0
+        sentence_terms = SENTENCE_TERMS if latent_terms else 0
         if rebuild or (
             old is not None
-            and (old.get("chunking") != chunk_params or old.get("latent_terms", 0) != latent_terms)
+            and (
+                old.get("chunking") != chunk_params
+                or old.get("latent_terms", 0) != latent_terms
+                or old.get("sentence_latent_terms", 0) != sentence_terms
+            )
         ):
             old = None
         _collect_garbage(settings, keep={previous} if previous else set())
@@ -302,7 +307,7 @@ def build(
             contents = [p.content for p in all_passages]
             todo = len(cache.missing(contents + sentence_texts))
             if latent_terms:
-                todo += len(cache.missing(contents, cache.LATENT))
+                todo += len(cache.missing(contents + sentence_texts, cache.LATENT))
             done = 0
 
             def tick(n: int) -> None:
@@ -317,6 +322,7 @@ def build(
             passage_vectors = cache.embed(contents, progress=tick)
             sentence_vectors = cache.embed(sentence_texts, progress=tick)
             latent = cache.latent(contents, progress=tick) if latent_terms else None
+            sentence_latent = cache.latent(sentence_texts, progress=tick) if latent_terms else None
             embedded = cache.embedded
             pause("embedded")
         finally:
@@ -361,6 +367,8 @@ def build(
         if latent is not None:
             dim = embedding.latent_dim  # type: ignore[attr-defined]
             LatentIndex.build(passage_ids, latent, dim).save(staging / "latent")
+            if sentence_latent is not None:
+                SentenceTerms.build(sentence_latent, dim).save(staging / "latent")
         pause("bm25")
         with open(staging / "passages.jsonl", "w", encoding="utf-8") as out:
             for p in all_passages:
@@ -376,6 +384,7 @@ def build(
             "embedding_model": model,
             "chunking": chunk_params,
             "latent_terms": latent_terms,
+            "sentence_latent_terms": sentence_terms,
             "counts": {
                 "documents": len(docs),
                 "passages": len(all_passages),
@@ -450,6 +459,8 @@ class LoadedIndex:
     sentence_vectors: np.ndarray
     latent: LatentIndex | None = None
     """Latent terms of the passages, when the embedding has a sparse head."""
+    sentence_terms: SentenceTerms | None = None
+    """Latent terms of the sentences (rows of ``sentence_vectors``), likewise."""
 
     @property
     def embedding_model(self) -> str:
@@ -482,4 +493,5 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         # mapped, not read: pages come in as sentences are scored (large corpora)
         sentence_vectors=np.load(path / "sentences.npy", mmap_mode="r"),
         latent=LatentIndex.load(path / "latent") if (path / "latent").is_dir() else None,
+        sentence_terms=SentenceTerms.load(path / "latent"),
     )

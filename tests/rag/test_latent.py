@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.latent import LatentIndex, pack, unpack
+from rag.latent import LatentIndex, SentenceTerms, heaviest, pack, unpack
 
 
 def terms(pairs: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -42,3 +42,30 @@ def test_terms_survive_the_cache_blob_and_bad_ids_are_refused() -> None:
         LatentIndex.build(["a"], [original], 100)
     with pytest.raises(ValueError, match="2 passage ids for 1 latent term lists"):
         LatentIndex.build(["a", "b"], [original], 10_000)
+
+
+def test_sentence_terms_give_cosines_of_their_heaviest_terms(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    dim = 64
+    sentences = [
+        terms({int(t): float(rng.random()) + 0.01 for t in rng.choice(dim, 12, replace=False)})
+        for _ in range(30)
+    ]
+    stored = SentenceTerms.build(sentences, dim, k=5)
+    stored.save(tmp_path)
+    loaded = SentenceTerms.load(tmp_path)
+    assert loaded is not None and len(loaded) == 30
+    query = terms({int(t): float(rng.random()) for t in rng.choice(dim, 20, replace=False)})
+    q = np.zeros(dim)
+    q[query[0]] = query[1]
+    rows = [29, 0, 7, 7]
+    expected = []
+    for r in rows:
+        ids, weights = heaviest(sentences[r], 5)
+        assert sorted(weights.tolist()) == sorted(sentences[r][1].tolist())[-5:]
+        s = np.zeros(dim)
+        s[ids] = weights
+        expected.append(s @ q / (np.linalg.norm(s) * np.linalg.norm(q)))
+    np.testing.assert_allclose(loaded.cosine(query, rows), expected, rtol=1e-5)
+    assert loaded.cosine(terms({}), rows).tolist() == [0.0] * 4
+    assert SentenceTerms.load(tmp_path / "elsewhere") is None
