@@ -15,7 +15,6 @@ contains, it abstains instead.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from rag.chunking import Passage
@@ -32,20 +30,14 @@ from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.lexical import tokenize
 from rag.retriever import SearchResult
+from rag.sentences import SentenceScorer
 
-LEXICAL_WEIGHT = 0.08
-"""Weight of the IDF-weighted token overlap next to cosine similarity."""
 RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
 CORROBORATION = 0.90
 """Two sentences whose embeddings are this close say the same thing."""
 MARGIN = 0.01
 """A further citation must score within this of the best one."""
-MIN_WORDS = 5
-"""Shorter sentences (headings, clause fragments) are quoted only when nothing else is."""
-MIN_CJK_CHARS = 12
-BASELINE_SAMPLE = 4096
-"""Sentences that estimate a question's baseline similarity to the corpus."""
 
 
 class Answer(BaseModel):
@@ -112,13 +104,6 @@ def message(kind: str, lang: str) -> str:
     return table.get(lang, table["en"])
 
 
-def _is_short(text: str) -> bool:
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    if cjk:
-        return cjk < MIN_CJK_CHARS
-    return len(text.split()) < MIN_WORDS
-
-
 _IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
 
 _ASKS_QUANTITY = re.compile(
@@ -132,21 +117,22 @@ _ASKS_QUANTITY = re.compile(
 """Questions whose answer is a quantity ("how much", "berapa", "bao nhiêu", "كم", 多少)."""
 _STATES_QUANTITY = re.compile(
     r"[0-9\u0660-\u0669]"
-    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen"
+    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen"
     r"|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?"
     r"|millions?|billions?|trillions?|dozens?|twice|thrice|half|thirds?|quarters?"
     r"|several|many|few|most|none|majority"  # English
-    r"|satu|dua|tiga|empat|lima|enam|tujuh|lapan|delapan|sembilan|sepuluh|sebelas|belas"
+    r"|dua|tiga|empat|lima|enam|tujuh|lapan|delapan|sembilan|sepuluh|sebelas|belas"
     r"|puluh|ratus|ribu|juta|bilion|miliar|milyar|trilion|triliun|separuh|setengah"
     r"|beberapa|banyak"  # Malay, Indonesian
-    r"|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|nửa"
+    r"|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|nửa"
     r"|vài|nhiều)\b"  # Vietnamese
-    r"|واحد|اثن|ثلاث|أربع|خمس|سبع|ثمان|تسع|عشر|مئ|مائ|ألف|آلاف|مليون|ملايين|مليار"
+    r"|اثن|ثلاث|أربع|خمس|سبع|ثمان|تسع|عشر|مئ|مائ|ألف|آلاف|مليون|ملايين|مليار"
     r"|تريليون|نصف|ثلث|ربع|عدة|بضع|ستة|ستين|مرتين|كثير|معظم|أغلب"  # Arabic
-    r"|[一二两三四五六七八九十百千万亿兆半几多]",  # Chinese
+    r"|[二两三四五六七八九十百千万亿兆半几多]",  # Chinese
     re.IGNORECASE,
 )
-"""Digits (Latin or Arabic-Indic), or a number or quantity word of a corpus language."""
+"""Digits (Latin or Arabic-Indic), or a number or quantity word of a corpus language;
+not "one" (one, satu, một, واحد, 一), which every language also uses as "a"."""
 
 
 def asks_quantity(question: str) -> bool:
@@ -164,10 +150,13 @@ class Candidate:
     end: int
     row: int
     score: float
-    """Cosine similarity plus lexical evidence, less the rank prior: orders sentences."""
+    """The sentence's score (rag/sentences.py) less the rank prior: orders sentences."""
     support: float
-    """``score`` above the question's baseline similarity to the corpus."""
+    """Its evidence (no latent terms, no rank prior) above the question's baseline
+    similarity to the corpus: what the abstention threshold is calibrated on."""
     short: bool
+    """A minor sentence (rag/sentences.py ``is_minor``): quoted only when nothing
+    else is."""
 
     @property
     def doc_id(self) -> str:
@@ -182,55 +171,33 @@ class Candidate:
 class ExtractiveAnswerer:
     """Quotes the sentences that best answer the question; see the module doc."""
 
-    def __init__(self, index: LoadedIndex, settings: Settings) -> None:
+    def __init__(
+        self, index: LoadedIndex, settings: Settings, scorer: SentenceScorer | None = None
+    ) -> None:
         self.index = index
         self.settings = settings
-        n = max(1, len(index.passages))
-        df = index.lexical.document_frequencies()
-        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-        self._max_idf = math.log(1 + (n + 0.5) / 0.5)
-        """IDF of a token no passage contains."""
-        rows = index.sentence_vectors.shape[0]
-        step = max(1, rows // BASELINE_SAMPLE)
-        # a copy in memory: the sentence vectors are memory-mapped, and every question
-        # multiplies this sample
-        self._baseline_rows = np.ascontiguousarray(index.sentence_vectors[::step])
-
-    def baseline(self, query_vector: np.ndarray) -> float:
-        """Mean similarity of the question to the corpus's sentences: what any
-        sentence scores for it, whatever it asks. Support is measured above it."""
-        if self._baseline_rows.shape[0] == 0:
-            return 0.0
-        return float((self._baseline_rows @ query_vector).mean())
+        self.scorer = scorer or SentenceScorer(index)
 
     def unknown_identifiers(self, q_tokens: set[str]) -> list[str]:
         """Model or product names among the question's tokens (letters with digits)
         that no passage of the corpus contains."""
-        return sorted(t for t in q_tokens if _IDENTIFIER.match(t) and t not in self._idf)
+        return sorted(t for t in q_tokens if _IDENTIFIER.match(t) and t not in self.scorer.idf)
 
     def candidates(self, q_tokens: set[str], search: SearchResult) -> list[Candidate]:
-        # IDF weights of the question's tokens, as shares of their sum: the overlap of
-        # a sentence is the summed share of the tokens it has
-        weights = {t: self._idf.get(t, self._max_idf) for t in q_tokens}
-        total = sum(weights.values())
-        share = {t: w / total for t, w in weights.items()} if total > 0 else {}
-        seen: set[tuple[str, int, int]] = set()
+        query = self.scorer.query(q_tokens, search.query_vector, search.query_terms)
+        baseline = self.scorer.baseline(search.query_vector)
+        seen: set[int] = set()
         out: list[Candidate] = []
-        vectors = self.index.sentence_vectors
-        baseline = self.baseline(search.query_vector)
         for rank, scored in enumerate(search.passages):
-            p = scored.passage
-            for start, end in p.sentences:
-                key = (p.doc_id, start, end)
-                if key in seen:
+            for s in self.scorer.score(query, scored.passage):
+                if s.row in seen:
                     continue
-                seen.add(key)
-                row = self.index.sentence_rows[key]
-                text = p.text[start - p.start_char : end - p.start_char]
-                cosine = float(vectors[row] @ search.query_vector)
-                overlap = sum(share.get(t, 0.0) for t in set(tokenize(text)))
-                score = cosine + LEXICAL_WEIGHT * overlap - RANK_WEIGHT * rank
-                out.append(Candidate(p, start, end, row, score, score - baseline, _is_short(text)))
+                seen.add(s.row)
+                score = s.score - RANK_WEIGHT * rank
+                support = s.evidence - baseline
+                out.append(
+                    Candidate(scored.passage, s.start, s.end, s.row, score, support, s.minor)
+                )
         out.sort(key=lambda c: (c.short, -c.score))
         return out
 
@@ -298,6 +265,7 @@ class ExtractiveAnswerer:
             ranked = [c for c in ranked if states_quantity(c.text)]
             if not ranked:
                 warnings.append("no_quantity")
+        # the best support among the sentences that could be quoted first
         support = ranked[0].support if ranked else 0.0
         if not ranked or support < self.settings.abstain_threshold or warnings:
             return Draft(message("abstain", lang), [], True, warnings=warnings, support=support)

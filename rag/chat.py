@@ -206,7 +206,7 @@ class ChatService:
     def _open(self) -> Engine:
         index = open_index(self.settings, expected_model=self.model)
         retriever = Retriever(index, self.embedding, self.settings)
-        extractive = ExtractiveAnswerer(index, self.settings)
+        extractive = ExtractiveAnswerer(index, self.settings, retriever.scorer)
         answerer: Answerer = extractive
         if self.llm is not None:
             answerer = LLMAnswerer(self.llm, extractive, retriever.embed_query, self.settings)

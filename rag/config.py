@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     see rag/latent.py). Changing it rebuilds the index from the embedding cache."""
     latent_weight: float = 0.3
     """Weight of the min-max normalised latent-terms score added to the fusion."""
+    rerank_weight: float = 5.0
+    """Weight of a passage's best sentence (rag/sentences.py) when the fused top passages
+    are reranked; 0 turns reranking off."""
+    rerank_depth: int = 5
+    """Fused passages reranked (at least ``top_k``)."""
     rrf_k: int = 60
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
@@ -175,6 +180,7 @@ class Settings(BaseSettings):
         "top_k",
         "candidates",
         "rrf_k",
+        "rerank_depth",
         "max_citations",
         "max_question_chars",
         "max_body_bytes",
@@ -193,6 +199,13 @@ class Settings(BaseSettings):
     def _unit(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{info.field_name} must be in [0, 1], got {value}")
+        return value
+
+    @field_validator("rerank_weight")
+    @classmethod
+    def _weight(cls, value: float, info: ValidationInfo) -> float:
+        if value < 0:
+            raise ValueError(f"{info.field_name} must be >= 0, got {value}")
         return value
 
     @model_validator(mode="after")

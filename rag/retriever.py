@@ -7,6 +7,9 @@ Two fusion methods (``Settings.fusion``):
 - ``weighted``: ``w * dense + (1 - w) * coverage * bm25 + latent_weight * latent``,
   each min-max normalised over the candidates; a passage missing from a ranking
   scores 0 there.
+
+Then the best ``rerank_depth`` passages are reranked by their best sentence
+(``Retriever.rerank``), and the first ``top_k`` are returned.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.latent import Terms, supports_latent
 from rag.lexical import tokenize
+from rag.sentences import SentenceScorer
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class SearchResult:
     query_vector: np.ndarray
     passages: list[ScoredPassage]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query_terms: Terms | None = None
+    """The question's latent terms, when the latent ranking is on."""
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
@@ -93,10 +99,17 @@ QUERY_CACHE = 4096
 
 
 class Retriever:
-    def __init__(self, index: LoadedIndex, embedding: BaseEmbedding, settings: Settings) -> None:
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedding: BaseEmbedding,
+        settings: Settings,
+        scorer: SentenceScorer | None = None,
+    ) -> None:
         self.index = index
         self.embedding = embedding
         self.settings = settings
+        self.scorer = scorer or SentenceScorer(index)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._terms: OrderedDict[str, Terms] = OrderedDict()
         self.uses_latent = (
@@ -140,6 +153,27 @@ class Retriever:
             self._vectors.clear()
             self._terms.clear()
 
+    def rerank(
+        self,
+        head: list[str],
+        fused: dict[str, float],
+        tokens: list[str],
+        query_vector: np.ndarray,
+        terms: Terms | None,
+    ) -> dict[str, float]:
+        """Scores of the ``head`` passages: the fused score (as a share of the best)
+        plus ``rerank_weight`` times the score of the passage's best sentence
+        (rag/sentences.py). A passage that holds one sentence answering the question
+        outranks one that is merely about the same subject throughout."""
+        query = self.scorer.query(tokens, query_vector, terms)
+        top = max(fused[pid] for pid in head)
+        top = top if top > 0 else 1.0
+        weight = self.settings.rerank_weight
+        return {
+            pid: fused[pid] / top + weight * self.scorer.best(query, self.index.passages[pid])
+            for pid in head
+        }
+
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
     ) -> SearchResult:
@@ -167,7 +201,12 @@ class Retriever:
             fused = weighted(dense, lexical, self.settings.fusion_dense_weight, share)
             for pid, score in _minmax(latent).items():
                 fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
-        best = sorted(fused, key=lambda pid: (-fused[pid], pid))[:top_k]
+        ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
+        head = ranked[: max(top_k, self.settings.rerank_depth)]
+        if self.settings.rerank_weight > 0 and head:
+            fused = self.rerank(head, fused, tokens, query_vector, terms)
+            head.sort(key=lambda pid: (-fused[pid], pid))
+        best = head[:top_k]
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return SearchResult(
             question=question,
@@ -183,4 +222,5 @@ class Retriever:
                 for pid in best
             ],
             timings_ms=timings,
+            query_terms=terms,
         )

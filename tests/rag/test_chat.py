@@ -94,6 +94,9 @@ def test_quantity_questions_and_sentences_in_each_language() -> None:
     stated = ["cost 6 ملايين دولار", "٣٥٪", "four teams", "USD 600,000", "dua kali", "一百"]
     assert all(states_quantity(t) for t in stated)
     assert not states_quantity("The founder met the president in Beijing.")
+    # "one" doubles as "a" in every language: not a quantity
+    assert not states_quantity("DeepSeek không chỉ xây dựng một mô hình.")
+    assert not states_quantity("It is one model; 这是一个模型")
 
 
 def test_quantity_question_quotes_a_quantity_or_abstains(tmp_path) -> None:

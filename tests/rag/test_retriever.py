@@ -57,3 +57,35 @@ def test_bm25_weight_follows_how_much_of_the_question_the_corpus_knows() -> None
     assert weighted(dense, lexical, 0.7, coverage=1.0) == pytest.approx({"a": 0.7, "b": 0.3})
     # a question the corpus barely knows: BM25's (noisy) ranking hardly counts
     assert weighted(dense, lexical, 0.7, coverage=0.0) == pytest.approx({"a": 0.7, "b": 0.0})
+
+
+def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
+    from tests.conftest import make_settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # "broad": about tea pickers throughout, never saying who hires them; "exact":
+    # mostly about a harbour, with one sentence that answers
+    (corpus / "broad.md").write_text(
+        "Tea pickers come every spring. Tea is what the gardens grow, and tea pickers "
+        "pick it. Pickers come in spring, every year.\n",
+        encoding="utf-8",
+    )
+    (corpus / "exact.md").write_text(
+        "Ferries cross the harbour at dawn. The harbour master counts boats daily. "
+        "The cooperative hires tea pickers every spring.\n",
+        encoding="utf-8",
+    )
+    question = "Which cooperative hires tea pickers every spring?"
+    s = make_settings(tmp_path, corpus, rerank_weight=0.0)
+    build(s)
+    index = open_index(s)
+    fused_only = Retriever(index, load_embedding(s.embedding), s).search(question, top_k=2)
+    reranked = Retriever(
+        index, load_embedding(s.embedding), s.model_copy(update={"rerank_weight": 5.0})
+    ).search(question, top_k=2)
+    # fused, the tea passage leads; its best sentence is weaker than the one that
+    # answers, so reranked, the answering passage leads
+    assert [p.passage.doc_id for p in fused_only.passages] == ["broad.md", "exact.md"]
+    assert [p.passage.doc_id for p in reranked.passages] == ["exact.md", "broad.md"]
+    assert reranked.passages[0].score > reranked.passages[1].score
