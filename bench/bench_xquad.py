@@ -33,15 +33,19 @@ def main() -> int:
         result["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(result)
         print(json.dumps(result), file=sys.stderr, flush=True)
-    print("| pair | R@1 | anchor R@1 | R@5 | anchor R@5 | R@10 | MRR | answer quotes gold | s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| pair | R@1 | anchor R@1 | R@5 | anchor R@5 | R@10 | MRR | answer quotes gold "
+        "| first quote gold | quotes | s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         o = r["overall"]
         a1, a5 = ANCHORS.get(r["pair"], (None, None))
         print(
             f"| {r['pair']} | {o['recall@1']:.3f} | {a1 or '-'} | {o['recall@5']:.3f} "
             f"| {a5 or '-'} | {o['recall@10']:.3f} | {o['mrr']:.3f} "
-            f"| {o['answer_contains_gold']:.3f} | {r['seconds']} |"
+            f"| {o['answer_contains_gold']:.3f} | {o['first_quote_gold']:.3f} "
+            f"| {o['quotes_per_answer']:.2f} | {r['seconds']} |"
         )
     return 0
 

@@ -36,7 +36,7 @@ RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
 CORROBORATION = 0.90
 """Two sentences whose embeddings are this close say the same thing."""
-MARGIN = 0.01
+MARGIN = 0.005
 """A further citation must score within this of the best one."""
 
 
@@ -266,7 +266,8 @@ class ExtractiveAnswerer:
             if not ranked:
                 warnings.append("no_quantity")
         # the best support among the sentences that could be quoted first
-        support = ranked[0].support if ranked else 0.0
+        # the evidence of the best statement, however the sentences are ordered
+        support = max((c.support for c in ranked if c.short == ranked[0].short), default=0.0)
         if not ranked or support < self.settings.abstain_threshold or warnings:
             return Draft(message("abstain", lang), [], True, warnings=warnings, support=support)
         chosen = self.select(ranked)

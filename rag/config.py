@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     see rag/latent.py). Changing it rebuilds the index from the embedding cache."""
     latent_weight: float = 0.3
     """Weight of the min-max normalised latent-terms score added to the fusion."""
+    language_centering: float = 0.5
+    """Dense scores less this times the question's similarity to the mean vector of the
+    passage's language (see rag/retriever.py); 0 turns it off."""
     rerank_weight: float = 5.0
     """Weight of a passage's best sentence (rag/sentences.py) when the fused top passages
     are reranked; 0 turns reranking off."""
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
 
-    abstain_threshold: float = 0.07
+    abstain_threshold: float = 0.071
     """Minimum support of the best sentence (its score above the question's mean similarity
     to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
     max_citations: int = 3
@@ -201,7 +204,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{info.field_name} must be in [0, 1], got {value}")
         return value
 
-    @field_validator("rerank_weight")
+    @field_validator("rerank_weight", "language_centering")
     @classmethod
     def _weight(cls, value: float, info: ValidationInfo) -> float:
         if value < 0:

@@ -272,6 +272,7 @@ def build(
                 old.get("chunking") != chunk_params
                 or old.get("latent_terms", 0) != latent_terms
                 or old.get("sentence_latent_terms", 0) != sentence_terms
+                or not old.get("language_centroids")
             )
         ):
             old = None
@@ -375,6 +376,7 @@ def build(
                 out.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
         pause("passages")
         np.save(staging / "sentences.npy", sentence_vectors)
+        save_centroids(staging, [docs[k[0]].lang for k in sentence_keys], sentence_vectors)
         (staging / "sentences.json").write_text(json.dumps(sentence_keys), encoding="utf-8")
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -385,6 +387,7 @@ def build(
             "chunking": chunk_params,
             "latent_terms": latent_terms,
             "sentence_latent_terms": sentence_terms,
+            "language_centroids": True,
             "counts": {
                 "documents": len(docs),
                 "passages": len(all_passages),
@@ -444,6 +447,24 @@ def _sentences(
     return keys, texts
 
 
+def save_centroids(folder: Path, langs: list[str], vectors: np.ndarray) -> None:
+    """The mean sentence vector of each language (rows of ``vectors`` by ``langs``)."""
+    names = sorted(set(langs))
+    of_row = np.array([names.index(lang) for lang in langs], dtype=np.int64)
+    means = np.zeros((0, 0))
+    if names:
+        means = np.stack([vectors[of_row == i].mean(axis=0) for i in range(len(names))])
+    np.savez(folder / "centroids.npz", langs=np.array(names), vectors=means.astype(np.float32))
+
+
+def load_centroids(folder: Path) -> dict[str, np.ndarray]:
+    """Language -> mean sentence vector; empty for an index built without them."""
+    if not (folder / "centroids.npz").is_file():
+        return {}
+    with np.load(folder / "centroids.npz") as arrays:
+        return dict(zip(arrays["langs"].tolist(), arrays["vectors"], strict=True))
+
+
 @dataclass
 class LoadedIndex:
     """A published version, opened for reading."""
@@ -461,6 +482,8 @@ class LoadedIndex:
     """Latent terms of the passages, when the embedding has a sparse head."""
     sentence_terms: SentenceTerms | None = None
     """Latent terms of the sentences (rows of ``sentence_vectors``), likewise."""
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)
+    """Mean sentence vector of each language of the corpus (see rag/retriever.py)."""
 
     @property
     def embedding_model(self) -> str:
@@ -494,4 +517,5 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         sentence_vectors=np.load(path / "sentences.npy", mmap_mode="r"),
         latent=LatentIndex.load(path / "latent") if (path / "latent").is_dir() else None,
         sentence_terms=SentenceTerms.load(path / "latent"),
+        centroids=load_centroids(path),
     )

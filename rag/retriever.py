@@ -153,6 +153,19 @@ class Retriever:
             self._vectors.clear()
             self._terms.clear()
 
+    def centred(self, dense: dict[str, float], query_vector: np.ndarray) -> dict[str, float]:
+        """Dense scores less ``language_centering`` times the question's similarity to
+        the mean vector of each passage's language. Multilingual embeddings score a
+        question higher against any text in its own language: centring takes that
+        share out, so a Malay question can find the Arabic passage that answers it."""
+        weight = self.settings.language_centering
+        centroids = self.index.centroids
+        if weight <= 0 or not centroids:
+            return dense
+        shift = {lang: weight * float(v @ query_vector) for lang, v in centroids.items()}
+        passages = self.index.passages
+        return {pid: s - shift.get(passages[pid].lang, 0.0) for pid, s in dense.items()}
+
     def rerank(
         self,
         head: list[str],
@@ -187,7 +200,7 @@ class Retriever:
         timings["embed"] = (t1 - t0) * 1000
         n = self.settings.candidates
         tokens = tokenize(question)
-        dense = dict(self.index.vectors.query(query_vector, n))
+        dense = self.centred(dict(self.index.vectors.query(query_vector, n)), query_vector)
         lexical = dict(self.index.lexical.search(tokens, n))
         latent: dict[str, float] = {}
         if terms is not None and self.index.latent is not None:

@@ -119,7 +119,9 @@ def run(
 ) -> dict[str, Any]:
     """Index PLANG's paragraphs (only what is not cached is embedded), ask QLANG's
     questions, and return ``{"pair", "n", "overall": {recall@1, recall@5, recall@10,
-    mrr, answer_contains_gold, latency_ms_p50}}``."""
+    mrr, answer_contains_gold, first_quote_gold, quotes_per_answer, latency_ms_p50}}``:
+    ``answer_contains_gold`` asks whether any quote holds a gold answer,
+    ``first_quote_gold`` whether the first does."""
     from rag.chat import ChatService
     from rag.indexer import build
 
@@ -135,6 +137,8 @@ def run(
     service = ChatService(s)
     ranks: list[int | None] = []
     contains: list[bool] = []
+    first: list[bool] = []
+    quotes: list[int] = []
     latencies: list[float] = []
     try:
         for i, q in enumerate(questions, start=1):
@@ -150,6 +154,10 @@ def run(
             ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
             quoted = _normalise(" ".join(c.quote for c in draft.citations))
             contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
+            lead = _normalise(draft.citations[0].quote) if draft.citations else ""
+            first.append(bool(lead) and any(_normalise(a) in lead for a in gold.get(q.qid, ())))
+            if draft.citations:
+                quotes.append(len(draft.citations))
             if progress is not None:
                 progress(i, len(questions))
     finally:
@@ -165,6 +173,8 @@ def run(
             "recall@10": round(recall_at(ranks, 10), 4),
             "mrr": round(mean_reciprocal_rank(ranks), 4),
             "answer_contains_gold": round(sum(contains) / len(contains), 4) if contains else 0.0,
+            "first_quote_gold": round(sum(first) / len(first), 4) if first else 0.0,
+            "quotes_per_answer": round(sum(quotes) / len(quotes), 3) if quotes else 0.0,
             "latency_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
         },
     }

@@ -70,6 +70,25 @@ def test_sentence_latent_terms_pick_the_sentence_that_answers(service: ChatServi
     assert "85-90%" not in plain.citations[0].quote
 
 
+def test_language_centring_lets_a_malay_question_reach_arabic_text(
+    service: ChatService,
+) -> None:
+    """Who founded DeepSeek is said only in the Arabic article; asked in Malay, the
+    Malay and Indonesian passages fill the top five unless the language's share of
+    the similarity is taken out."""
+    retriever = service.engine.retriever
+    assert set(retriever.index.centroids) == {"ar", "id", "ms", "vi"}
+    question = "Siapakah pengasas DeepSeek?"
+
+    def founder_found(centring: float) -> bool:
+        settings = service.settings.model_copy(update={"language_centering": centring})
+        found = Retriever(retriever.index, service.embedding, settings).search(question)
+        return any("مؤسس DeepSeek" in p.passage.text for p in found.passages)
+
+    assert founder_found(service.settings.language_centering)
+    assert not founder_found(0.0)
+
+
 def test_same_fact_in_two_files_is_cited_from_both(service: ChatService) -> None:
     answer = service.ask("Which Chinese cloud providers are engaged in a fierce price war?")
     sources = [c.source for c in answer.citations]

@@ -23,7 +23,8 @@ def test_search_ranks_the_passage_sharing_the_question_words_first(
     settings: Settings, fusion: str
 ) -> None:
     build(settings)
-    s = settings.model_copy(update={"fusion": fusion})
+    # the fusion alone (reranking by best sentence is tested below)
+    s = settings.model_copy(update={"fusion": fusion, "rerank_weight": 0.0})
     retriever = Retriever(open_index(s), load_embedding(s.embedding), s)
     result = retriever.search("harbour of Hangzhou boats", top_k=3)
     assert result.passages[0].passage.doc_id == "page.html"
@@ -89,3 +90,28 @@ def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
     assert [p.passage.doc_id for p in fused_only.passages] == ["broad.md", "exact.md"]
     assert [p.passage.doc_id for p in reranked.passages] == ["exact.md", "broad.md"]
     assert reranked.passages[0].score > reranked.passages[1].score
+
+
+def test_dense_scores_are_centred_per_language(settings: Settings) -> None:
+    import numpy as np
+
+    build(settings)
+    index = open_index(settings)
+    langs = {p.lang for p in index.passages.values()}
+    assert set(index.centroids) == langs and len(langs) > 1
+    rows_of: dict[str, list[int]] = {}
+    for (doc, _, _), row in index.sentence_rows.items():
+        rows_of.setdefault(index.manifest["documents"][doc]["lang"], []).append(row)
+    for lang, rows in rows_of.items():
+        mean = np.asarray(index.sentence_vectors[rows]).mean(axis=0)
+        np.testing.assert_allclose(index.centroids[lang], mean, rtol=1e-5, atol=1e-6)
+    s = settings.model_copy(update={"language_centering": 0.5})
+    retriever = Retriever(index, load_embedding(s.embedding), s)
+    query = retriever.embed_query("harbour of Hangzhou boats")
+    dense = {pid: 0.9 for pid in index.order}
+    centred = retriever.centred(dense, query)
+    for pid, score in centred.items():
+        lang = index.passages[pid].lang
+        assert score == pytest.approx(0.9 - 0.5 * float(index.centroids[lang] @ query))
+    off = settings.model_copy(update={"language_centering": 0.0})
+    assert Retriever(index, load_embedding(s.embedding), off).centred(dense, query) == dense
