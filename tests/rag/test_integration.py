@@ -39,13 +39,17 @@ def test_latent_terms_bridge_an_english_question_to_arabic_text(service: ChatSer
     question = "What did Andrej Karpathy call DeepSeek's training budget?"
     ranked = index.latent.search(retriever.latent_query(question), 5)
     assert any("ميزانية هزلية" in index.passages[pid].text for pid, _ in ranked)
-    # in the fusion: the hedge-fund sentence of the Arabic article comes first with the
-    # latent ranking, and not without it
+    # in the fusion (centring and reranking off, they find it too): the hedge-fund
+    # passage of the Arabic article comes first with the latent ranking, not without
     question = "Lacking venture capital, how was DeepSeek funded?"
-    first = retriever.search(question).passages[0]
+    fusion = {"language_centering": 0.0, "rerank_weight": 0.0}
+    with_latent = Retriever(index, retriever.embedding, service.settings.model_copy(update=fusion))
+    first = with_latent.search(question).passages[0]
     assert "صندوق تحوط" in first.passage.text and first.latent is not None
     without = Retriever(
-        index, retriever.embedding, service.settings.model_copy(update={"latent_weight": 0.0})
+        index,
+        retriever.embedding,
+        service.settings.model_copy(update={**fusion, "latent_weight": 0.0}),
     )
     assert not without.uses_latent
     assert "صندوق تحوط" not in without.search(question).passages[0].passage.text
@@ -119,9 +123,11 @@ def test_dev_set_meets_its_floors(service: ChatService) -> None:
     results = evaluation.run(service, items)
     overall = evaluation.report(results)["overall"]
     assert overall["retrieval_hit@5"] >= 0.90
-    assert overall["retrieval_hit@1"] >= 0.68
+    assert overall["retrieval_hit@1"] >= 0.80
+    assert overall["citation_precision"] >= 0.82
+    assert overall["answer_supported"] >= 0.78
     assert overall["abstention_recall"] >= 0.85
-    assert overall["false_abstention_rate"] <= 0.10
+    assert overall["false_abstention_rate"] <= 0.075
     for r in results:
         for c in r.answer.citations:
             text = read_source_text(service.settings.corpus_dir, c.source)
