@@ -189,7 +189,10 @@ class ExtractiveAnswerer:
         seen: set[int] = set()
         out: list[Candidate] = []
         for rank, scored in enumerate(search.passages):
-            for s in self.scorer.score(query, scored.passage):
+            sentences = search.sentences.get(scored.passage.passage_id)
+            if sentences is None:
+                sentences = self.scorer.score(query, scored.passage)
+            for s in sentences:
                 if s.row in seen:
                     continue
                 seen.add(s.row)

@@ -171,9 +171,9 @@ class Settings(BaseSettings):
             raise ValueError(f"port must be in [0, 65535], got {value}")
         return value
 
-    @field_validator("rate_limit_per_minute", "max_inflight")
+    @field_validator("rate_limit_per_minute", "max_inflight", "rerank_weight", "language_centering")
     @classmethod
-    def _not_negative(cls, value: int, info: ValidationInfo) -> int:
+    def _not_negative(cls, value: float, info: ValidationInfo) -> float:
         if value < 0:
             raise ValueError(f"{info.field_name} must be >= 0, got {value}")
         return value
@@ -202,13 +202,6 @@ class Settings(BaseSettings):
     def _unit(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{info.field_name} must be in [0, 1], got {value}")
-        return value
-
-    @field_validator("rerank_weight", "language_centering")
-    @classmethod
-    def _weight(cls, value: float, info: ValidationInfo) -> float:
-        if value < 0:
-            raise ValueError(f"{info.field_name} must be >= 0, got {value}")
         return value
 
     @model_validator(mode="after")

@@ -29,7 +29,7 @@ from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.latent import Terms, supports_latent
 from rag.lexical import tokenize
-from rag.sentences import SentenceScorer
+from rag.sentences import ScoredSentence, SentenceScorer, best
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_terms: Terms | None = None
     """The question's latent terms, when the latent ranking is on."""
+    sentences: dict[str, list[ScoredSentence]] = field(default_factory=dict)
+    """The scored sentences of the reranked passages, by passage id (the answerer
+    reuses them)."""
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
@@ -173,19 +176,20 @@ class Retriever:
         tokens: list[str],
         query_vector: np.ndarray,
         terms: Terms | None,
+        scored: dict[str, list[ScoredSentence]],
     ) -> dict[str, float]:
         """Scores of the ``head`` passages: the fused score (as a share of the best)
         plus ``rerank_weight`` times the score of the passage's best sentence
         (rag/sentences.py). A passage that holds one sentence answering the question
-        outranks one that is merely about the same subject throughout."""
+        outranks one that is merely about the same subject throughout. The passages'
+        scored sentences are put in ``scored``."""
         query = self.scorer.query(tokens, query_vector, terms)
         top = max(fused[pid] for pid in head)
         top = top if top > 0 else 1.0
         weight = self.settings.rerank_weight
-        return {
-            pid: fused[pid] / top + weight * self.scorer.best(query, self.index.passages[pid])
-            for pid in head
-        }
+        for pid in head:
+            scored[pid] = self.scorer.score(query, self.index.passages[pid])
+        return {pid: fused[pid] / top + weight * best(scored[pid]) for pid in head}
 
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
@@ -216,10 +220,11 @@ class Retriever:
                 fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
         head = ranked[: max(top_k, self.settings.rerank_depth)]
+        scored: dict[str, list[ScoredSentence]] = {}
         if self.settings.rerank_weight > 0 and head:
-            fused = self.rerank(head, fused, tokens, query_vector, terms)
+            fused = self.rerank(head, fused, tokens, query_vector, terms, scored)
             head.sort(key=lambda pid: (-fused[pid], pid))
-        best = head[:top_k]
+        chosen = head[:top_k]
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return SearchResult(
             question=question,
@@ -232,8 +237,9 @@ class Retriever:
                     lexical.get(pid),
                     latent.get(pid),
                 )
-                for pid in best
+                for pid in chosen
             ],
             timings_ms=timings,
             query_terms=terms,
+            sentences={pid: scored[pid] for pid in chosen if pid in scored},
         )

@@ -36,6 +36,9 @@ LANGUAGE_CENTERING = 1.0
 of the sentence's language (as in retrieval: rag/retriever.py ``Retriever.centred``)."""
 BASELINE_SAMPLE = 4096
 """Sentences that estimate a question's baseline similarity to the corpus."""
+TOKEN_CACHE = 200_000
+"""Sentences whose search tokens are kept in memory (tokenising is most of the cost of
+scoring a sentence; the cache is emptied when full)."""
 MIN_WORDS = 5
 """Shorter sentences (headings, clause fragments) are minor."""
 MIN_CJK_CHARS = 12
@@ -103,6 +106,16 @@ class SentenceScorer:
         # a copy in memory: the sentence vectors are memory-mapped, and every question
         # multiplies this sample
         self._baseline_rows = np.ascontiguousarray(index.sentence_vectors[::step])
+        self._tokens: dict[int, frozenset[str]] = {}
+
+    def tokens(self, row: int, text: str) -> frozenset[str]:
+        """The distinct search tokens of sentence ``row`` (whose text is ``text``)."""
+        found = self._tokens.get(row)
+        if found is None:
+            if len(self._tokens) >= TOKEN_CACHE:
+                self._tokens.clear()
+            found = self._tokens[row] = frozenset(tokenize(text))
+        return found
 
     def baseline(self, query_vector: np.ndarray) -> float:
         """Mean similarity of the question to the corpus's sentences: what any
@@ -145,15 +158,15 @@ class SentenceScorer:
         out = []
         shift = query.shift.get(passage.lang, 0.0)
         for (start, end, row, text), cosine, lat in zip(spans, cosines, latent, strict=True):
-            overlap = sum(query.share.get(t, 0.0) for t in set(tokenize(text)))
+            overlap = sum(query.share.get(t, 0.0) for t in self.tokens(row, text))
             evidence = float(cosine) + LEXICAL_WEIGHT * overlap
             score = evidence + LATENT_WEIGHT * float(lat) - shift
             out.append(ScoredSentence(start, end, row, text, evidence, score, is_minor(text)))
         return out
 
-    def best(self, query: Query, passage: Passage) -> float:
-        """Score of the passage's best statement (its best minor sentence when it has
-        no statement; 0 when it has no sentence)."""
-        scored = self.score(query, passage)
-        statements = [s.score for s in scored if not s.minor]
-        return max(statements or [s.score for s in scored], default=0.0)
+
+def best(scored: list[ScoredSentence]) -> float:
+    """Score of a passage's best statement (its best minor sentence when it has no
+    statement; 0 when it has no sentence)."""
+    statements = [s.score for s in scored if not s.minor]
+    return max(statements or [s.score for s in scored], default=0.0)
