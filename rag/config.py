@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     """Weight of a passage's best sentence (rag/sentences.py) when the fused top passages
     are reranked; 0 turns reranking off."""
     rerank_depth: int = 5
-    """Fused passages reranked (at least ``top_k``)."""
+    """The first this many fused passages are reranked; the rest keep their order."""
     rrf_k: int = 60
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""

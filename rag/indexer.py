@@ -450,7 +450,8 @@ def _sentences(
 def save_centroids(folder: Path, langs: list[str], vectors: np.ndarray) -> None:
     """The mean sentence vector of each language (rows of ``vectors`` by ``langs``)."""
     names = sorted(set(langs))
-    of_row = np.array([names.index(lang) for lang in langs], dtype=np.int64)
+    number = {lang: i for i, lang in enumerate(names)}
+    of_row = np.array([number[lang] for lang in langs], dtype=np.int64)
     means = np.zeros((0, 0))
     if names:
         means = np.stack([vectors[of_row == i].mean(axis=0) for i in range(len(names))])
@@ -488,6 +489,11 @@ class LoadedIndex:
     @property
     def embedding_model(self) -> str:
         return str(self.manifest["embedding_model"])
+
+    def language_similarity(self, vector: np.ndarray) -> dict[str, float]:
+        """The question's similarity to the mean sentence vector of each language:
+        the share of any score that comes from the language alone."""
+        return {lang: float(mean @ vector) for lang, mean in self.centroids.items()}
 
 
 def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:

@@ -8,8 +8,9 @@ Two fusion methods (``Settings.fusion``):
   each min-max normalised over the candidates; a passage missing from a ranking
   scores 0 there.
 
-Then the best ``rerank_depth`` passages are reranked by their best sentence
-(``Retriever.rerank``), and the first ``top_k`` are returned.
+Then the first ``rerank_depth`` fused passages are reranked by their best sentence
+(``Retriever.rerank``; the rest keep their fused order), and the first ``top_k`` are
+returned.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.latent import Terms, supports_latent
 from rag.lexical import tokenize
-from rag.sentences import ScoredSentence, SentenceScorer, best
+from rag.sentences import ScoredSentence, SentenceScorer, best_statement
 
 
 @dataclass(frozen=True)
@@ -162,34 +163,26 @@ class Retriever:
         question higher against any text in its own language: centring takes that
         share out, so a Malay question can find the Arabic passage that answers it."""
         weight = self.settings.language_centering
-        centroids = self.index.centroids
-        if weight <= 0 or not centroids:
+        if weight <= 0 or not self.index.centroids:
             return dense
-        shift = {lang: weight * float(v @ query_vector) for lang, v in centroids.items()}
+        similarity = self.index.language_similarity(query_vector)
         passages = self.index.passages
-        return {pid: s - shift.get(passages[pid].lang, 0.0) for pid, s in dense.items()}
+        return {
+            pid: s - weight * similarity.get(passages[pid].lang, 0.0) for pid, s in dense.items()
+        }
 
     def rerank(
-        self,
-        head: list[str],
-        fused: dict[str, float],
-        tokens: list[str],
-        query_vector: np.ndarray,
-        terms: Terms | None,
-        scored: dict[str, list[ScoredSentence]],
+        self, head: list[str], fused: dict[str, float], scored: dict[str, list[ScoredSentence]]
     ) -> dict[str, float]:
         """Scores of the ``head`` passages: the fused score (as a share of the best)
-        plus ``rerank_weight`` times the score of the passage's best sentence
-        (rag/sentences.py). A passage that holds one sentence answering the question
-        outranks one that is merely about the same subject throughout. The passages'
-        scored sentences are put in ``scored``."""
-        query = self.scorer.query(tokens, query_vector, terms)
+        plus ``rerank_weight`` times the score of the passage's best statement
+        (``scored``: its sentences, rag/sentences.py). A passage that holds one
+        sentence answering the question outranks one that is merely about the same
+        subject throughout."""
         top = max(fused[pid] for pid in head)
         top = top if top > 0 else 1.0
         weight = self.settings.rerank_weight
-        for pid in head:
-            scored[pid] = self.scorer.score(query, self.index.passages[pid])
-        return {pid: fused[pid] / top + weight * best(scored[pid]) for pid in head}
+        return {pid: fused[pid] / top + weight * best_statement(scored[pid]) for pid in head}
 
     def search(
         self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
@@ -219,12 +212,15 @@ class Retriever:
             for pid, score in _minmax(latent).items():
                 fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        head = ranked[: max(top_k, self.settings.rerank_depth)]
+        depth = self.settings.rerank_depth
         scored: dict[str, list[ScoredSentence]] = {}
-        if self.settings.rerank_weight > 0 and head:
-            fused = self.rerank(head, fused, tokens, query_vector, terms, scored)
-            head.sort(key=lambda pid: (-fused[pid], pid))
-        chosen = head[:top_k]
+        if self.settings.rerank_weight > 0 and ranked:
+            query = self.scorer.query(tokens, query_vector, terms)
+            head = ranked[:depth]
+            scored = {pid: self.scorer.score(query, self.index.passages[pid]) for pid in head}
+            fused = {**fused, **self.rerank(head, fused, scored)}
+            ranked = sorted(head, key=lambda pid: (-fused[pid], pid)) + ranked[depth:]
+        chosen = ranked[:top_k]
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return SearchResult(
             question=question,

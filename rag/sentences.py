@@ -36,9 +36,9 @@ LANGUAGE_CENTERING = 1.0
 of the sentence's language (as in retrieval: rag/retriever.py ``Retriever.centred``)."""
 BASELINE_SAMPLE = 4096
 """Sentences that estimate a question's baseline similarity to the corpus."""
-TOKEN_CACHE = 200_000
-"""Sentences whose search tokens are kept in memory (tokenising is most of the cost of
-scoring a sentence; the cache is emptied when full)."""
+TEXT_CACHE = 200_000
+"""Sentences whose search tokens and ``is_minor`` are kept in memory (tokenising is
+most of the cost of scoring a sentence; the cache is emptied when full)."""
 MIN_WORDS = 5
 """Shorter sentences (headings, clause fragments) are minor."""
 MIN_CJK_CHARS = 12
@@ -72,7 +72,7 @@ class Query:
     share: dict[str, float]
     """IDF weight of each of the question's tokens, as a share of their sum."""
     terms: Terms | None
-    """The question's latent terms, when the index has the sentences' terms."""
+    """The question's latent terms, when the latent ranking is on."""
     shift: dict[str, float]
     """What a sentence of each language scores less (LANGUAGE_CENTERING)."""
 
@@ -106,15 +106,16 @@ class SentenceScorer:
         # a copy in memory: the sentence vectors are memory-mapped, and every question
         # multiplies this sample
         self._baseline_rows = np.ascontiguousarray(index.sentence_vectors[::step])
-        self._tokens: dict[int, frozenset[str]] = {}
+        self._of_text: dict[int, tuple[frozenset[str], bool]] = {}
 
-    def tokens(self, row: int, text: str) -> frozenset[str]:
-        """The distinct search tokens of sentence ``row`` (whose text is ``text``)."""
-        found = self._tokens.get(row)
+    def of_text(self, row: int, text: str) -> tuple[frozenset[str], bool]:
+        """What depends on the text of sentence ``row`` alone: its distinct search
+        tokens and whether it is minor."""
+        found = self._of_text.get(row)
         if found is None:
-            if len(self._tokens) >= TOKEN_CACHE:
-                self._tokens.clear()
-            found = self._tokens[row] = frozenset(tokenize(text))
+            if len(self._of_text) >= TEXT_CACHE:
+                self._of_text.clear()
+            found = self._of_text[row] = (frozenset(tokenize(text)), is_minor(text))
         return found
 
     def baseline(self, query_vector: np.ndarray) -> float:
@@ -128,10 +129,8 @@ class SentenceScorer:
         weights = {t: self.idf.get(t, self._max_idf) for t in set(q_tokens)}
         total = sum(weights.values())
         share = {t: w / total for t, w in weights.items()} if total > 0 else {}
-        terms = terms if self.index.sentence_terms is not None else None
-        shift = {
-            lang: LANGUAGE_CENTERING * float(v @ vector) for lang, v in self.index.centroids.items()
-        }
+        similarity = self.index.language_similarity(vector)
+        shift = {lang: LANGUAGE_CENTERING * s for lang, s in similarity.items()}
         return Query(vector, share, terms, shift)
 
     def sentences(self, passage: Passage) -> Iterator[tuple[int, int, int, str]]:
@@ -158,14 +157,15 @@ class SentenceScorer:
         out = []
         shift = query.shift.get(passage.lang, 0.0)
         for (start, end, row, text), cosine, lat in zip(spans, cosines, latent, strict=True):
-            overlap = sum(query.share.get(t, 0.0) for t in self.tokens(row, text))
+            tokens, minor = self.of_text(row, text)
+            overlap = sum(query.share.get(t, 0.0) for t in tokens)
             evidence = float(cosine) + LEXICAL_WEIGHT * overlap
             score = evidence + LATENT_WEIGHT * float(lat) - shift
-            out.append(ScoredSentence(start, end, row, text, evidence, score, is_minor(text)))
+            out.append(ScoredSentence(start, end, row, text, evidence, score, minor))
         return out
 
 
-def best(scored: list[ScoredSentence]) -> float:
+def best_statement(scored: list[ScoredSentence]) -> float:
     """Score of a passage's best statement (its best minor sentence when it has no
     statement; 0 when it has no sentence)."""
     statements = [s.score for s in scored if not s.minor]
