@@ -30,7 +30,7 @@ from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.lexical import tokenize
 from rag.retriever import SearchResult
-from rag.sentences import SentenceScorer
+from rag.sentences import Query, ScoredSentence, SentenceScorer
 
 RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
@@ -146,26 +146,22 @@ def states_quantity(text: str) -> bool:
 @dataclass(frozen=True)
 class Candidate:
     passage: Passage
-    start: int
-    end: int
-    row: int
+    sentence: ScoredSentence
     score: float
     """The sentence's score (rag/sentences.py) less the rank prior: orders sentences."""
     support: float
     """Its evidence (no latent terms, no rank prior) above the question's baseline
     similarity to the corpus: what the abstention threshold is calibrated on."""
-    short: bool
-    """A minor sentence (rag/sentences.py ``is_minor``): quoted only when nothing
-    else is."""
 
     @property
     def doc_id(self) -> str:
         return self.passage.doc_id
 
     @property
-    def text(self) -> str:
-        offset = self.passage.start_char
-        return self.passage.text[self.start - offset : self.end - offset]
+    def minor(self) -> bool:
+        """A minor sentence (rag/sentences.py ``is_minor``): quoted only when nothing
+        else is."""
+        return self.sentence.minor
 
 
 class ExtractiveAnswerer:
@@ -184,24 +180,24 @@ class ExtractiveAnswerer:
         return sorted(t for t in q_tokens if _IDENTIFIER.match(t) and t not in self.scorer.idf)
 
     def candidates(self, q_tokens: set[str], search: SearchResult) -> list[Candidate]:
-        query = self.scorer.query(q_tokens, search.query_vector, search.query_terms)
+        """The sentences of the retrieved passages, statements first, best first
+        (scored by retrieval when it reranked them, else here)."""
+        query: Query | None = None
         baseline = self.scorer.baseline(search.query_vector)
         seen: set[int] = set()
         out: list[Candidate] = []
         for rank, scored in enumerate(search.passages):
             sentences = search.sentences.get(scored.passage.passage_id)
             if sentences is None:
+                if query is None:
+                    query = self.scorer.query(q_tokens, search.query_vector, search.query_terms)
                 sentences = self.scorer.score(query, scored.passage)
             for s in sentences:
-                if s.row in seen:
-                    continue
-                seen.add(s.row)
-                score = s.score - RANK_WEIGHT * rank
-                support = s.evidence - baseline
-                out.append(
-                    Candidate(scored.passage, s.start, s.end, s.row, score, support, s.minor)
-                )
-        out.sort(key=lambda c: (c.short, -c.score))
+                if s.row not in seen:
+                    seen.add(s.row)
+                    score = s.score - RANK_WEIGHT * rank
+                    out.append(Candidate(scored.passage, s, score, s.evidence - baseline))
+        out.sort(key=lambda c: (c.minor, -c.score))
         return out
 
     def select(self, ranked: list[Candidate]) -> list[Candidate]:
@@ -216,10 +212,11 @@ class ExtractiveAnswerer:
         for cand in ranked[1:]:
             if len(chosen) >= self.settings.max_citations:
                 break
-            if cand.short and not best.short:
+            if cand.minor and not best.minor:
                 continue
             files = {c.doc_id for c in chosen}
-            same_as = max(float(vectors[cand.row] @ vectors[c.row]) for c in chosen)
+            row = cand.sentence.row
+            same_as = max(float(vectors[row] @ vectors[c.sentence.row]) for c in chosen)
             if cand.doc_id in files:
                 if same_as >= CORROBORATION:
                     continue  # the same fact twice from one file
@@ -230,7 +227,7 @@ class ExtractiveAnswerer:
         return chosen
 
     def citation(self, n: int, cand: Candidate, score: float) -> Citation:
-        return self.citation_for(n, cand.passage, cand.start, cand.end, score)
+        return self.citation_for(n, cand.passage, cand.sentence.start, cand.sentence.end, score)
 
     def citation_for(
         self, n: int, passage: Passage, start: int, end: int, score: float
@@ -265,12 +262,12 @@ class ExtractiveAnswerer:
         warnings = [f"unknown_term: {t}" for t in self.unknown_identifiers(q_tokens)]
         if asks_quantity(question):
             # the answer to "how much" states a quantity: other sentences cannot be it
-            ranked = [c for c in ranked if states_quantity(c.text)]
+            ranked = [c for c in ranked if states_quantity(c.sentence.text)]
             if not ranked:
                 warnings.append("no_quantity")
-        # the best support among the sentences that could be quoted first
-        # the evidence of the best statement, however the sentences are ordered
-        support = max((c.support for c in ranked if c.short == ranked[0].short), default=0.0)
+        # the evidence of the best statement (of the best minor sentence when there is
+        # no statement), however the sentences are ordered
+        support = max((c.support for c in ranked if c.minor == ranked[0].minor), default=0.0)
         if not ranked or support < self.settings.abstain_threshold or warnings:
             return Draft(message("abstain", lang), [], True, warnings=warnings, support=support)
         chosen = self.select(ranked)

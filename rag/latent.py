@@ -54,6 +54,18 @@ def unpack(blob: bytes) -> Terms:
     return np.frombuffer(blob[:half], np.int32), np.frombuffer(blob[half:], np.float32)
 
 
+def flatten(terms: Sequence[Terms], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All texts' term ids (int64) and weights (float32) end to end, and how many each
+    text has; ids outside ``[0, dim)`` are refused."""
+    sizes = np.array([len(t[0]) for t in terms], dtype=np.int64)
+    if not len(terms):
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), sizes
+    ids = np.concatenate([t[0] for t in terms]).astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= dim):
+        raise ValueError(f"latent term ids must be in [0, {dim})")
+    return ids, np.concatenate([t[1] for t in terms]).astype(np.float32), sizes
+
+
 class LatentIndex:
     """Passages' latent terms as columns (one per term) of passage rows and weights,
     so a question touches only the columns of its own terms."""
@@ -68,14 +80,11 @@ class LatentIndex:
     def build(cls, ids: Sequence[str], terms: Sequence[Terms], dim: int) -> LatentIndex:
         if len(ids) != len(terms):
             raise ValueError(f"{len(ids)} passage ids for {len(terms)} latent term lists")
-        cols = np.concatenate([t[0] for t in terms]).astype(np.int64) if terms else np.zeros(0)
-        if cols.size and (cols.min() < 0 or cols.max() >= dim):
-            raise ValueError(f"latent term ids must be in [0, {dim})")
-        weights = np.concatenate([t[1] for t in terms]) if terms else np.zeros(0)
-        passage = np.repeat(np.arange(len(terms), dtype=np.int32), [len(t[0]) for t in terms])
+        cols, weights, sizes = flatten(terms, dim)
+        passage = np.repeat(np.arange(len(terms), dtype=np.int32), sizes)
         order = np.argsort(cols, kind="stable")
         indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=dim))])
-        return cls(ids, weights[order].astype(np.float32), passage[order], indptr.astype(np.int64))
+        return cls(ids, weights[order], passage[order], indptr.astype(np.int64))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,19 +142,9 @@ class SentenceTerms:
 
     @classmethod
     def build(cls, terms: Sequence[Terms], dim: int, k: int = SENTENCE_TERMS) -> SentenceTerms:
-        kept = [heaviest(t, k) for t in terms]
-        ids = (
-            np.concatenate([t[0] for t in kept]).astype(np.int32) if kept else np.zeros(0, np.int32)
-        )
-        if ids.size and (ids.min() < 0 or ids.max() >= dim):
-            raise ValueError(f"latent term ids must be in [0, {dim})")
-        weights = (
-            np.concatenate([t[1] for t in kept]).astype(np.float32)
-            if kept
-            else np.zeros(0, np.float32)
-        )
-        indptr = np.concatenate([[0], np.cumsum([len(t[0]) for t in kept])]).astype(np.int64)
-        return cls(indptr, ids, weights)
+        ids, weights, sizes = flatten([heaviest(t, k) for t in terms], dim)
+        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return cls(indptr, ids.astype(np.int32), weights)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
