@@ -37,6 +37,15 @@ def make_settings(root: Path, corpus: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def write_corpus(root: Path, files: dict[str, str]) -> Path:
+    """A corpus folder under ``root`` holding ``files`` (name -> text)."""
+    folder = root / "corpus"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def corpus_dir(tmp_path: Path) -> Path:
     """A small corpus: two seed articles copied, plus two short files of our own."""

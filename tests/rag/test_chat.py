@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer import ExtractiveAnswerer
 from rag.chat import ChatService, condense, entities, validate_question
 from rag.config import Settings
 from rag.corpus import read_source_text
 from rag.errors import IndexMissingError, QuestionError
 from rag.indexer import build
+from rag.lexical import tokenize
 
 
 def test_entities_are_names_model_names_and_numbers() -> None:
@@ -100,15 +102,13 @@ def test_quantity_questions_and_sentences_in_each_language() -> None:
 
 
 def test_quantity_question_quotes_a_quantity_or_abstains(tmp_path) -> None:
-    from tests.conftest import make_settings
+    from tests.conftest import make_settings, write_corpus
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "tea.md").write_text(
+    text = (
         "Pickers of Longjing tea work near West Lake every spring.\n"
-        "The gardens of West Lake hire 300 pickers of Longjing tea.\n",
-        encoding="utf-8",
+        "The gardens of West Lake hire 300 pickers of Longjing tea.\n"
     )
+    corpus = write_corpus(tmp_path, {"tea.md": text})
     s = make_settings(tmp_path, corpus, abstain_threshold=-1.0)
     build(s)
     service = ChatService(s)
@@ -121,4 +121,34 @@ def test_quantity_question_quotes_a_quantity_or_abstains(tmp_path) -> None:
     answer = service.ask("How many pickers of Longjing tea work near West Lake?")
     assert answer.abstained and "no_quantity" in answer.warnings and not answer.citations
     assert not service.ask("Who works near West Lake every spring?").abstained
+    service.close()
+
+
+def test_a_heading_is_quoted_only_when_nothing_else_is(tmp_path) -> None:
+    """The heading shares every word of the question and says nothing; the statement
+    under it answers. The heading scores higher, the statement is quoted."""
+    from tests.conftest import make_settings, write_corpus
+
+    corpus = write_corpus(
+        tmp_path,
+        {
+            "tea.md": "Who Hires Longjing Tea Pickers Every Spring\n\n"
+            "Each spring the West Lake cooperative hires the Longjing pickers.\n"
+        },
+    )
+    s = make_settings(tmp_path, corpus, abstain_threshold=-1.0)
+    build(s)
+    service = ChatService(s)
+    question = "Who hires Longjing tea pickers every spring?"
+    search = service.engine.retriever.search(question)
+    answerer = service.engine.answerer
+    assert isinstance(answerer, ExtractiveAnswerer)
+    ranked = answerer.candidates(set(tokenize(question)), search)
+    heading = next(c for c in ranked if c.minor)
+    statement = next(c for c in ranked if not c.minor)
+    assert heading.score > statement.score
+    answer = service.ask(question)
+    assert [c.quote for c in answer.citations] == [
+        "Each spring the West Lake cooperative hires the Longjing pickers."
+    ]
     service.close()

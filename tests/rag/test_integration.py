@@ -58,19 +58,22 @@ def test_latent_terms_bridge_an_english_question_to_arabic_text(service: ChatSer
 def test_sentence_latent_terms_pick_the_sentence_that_answers(service: ChatService) -> None:
     """The Malay article lists training (75%) and inference (85-90%) cost falls; by
     embedding and words alone the training line scores higher for a question on
-    inference, with the sentences' latent terms the inference line does."""
+    inference, with the sentences' latent terms the inference line does. Same
+    retrieved passages both ways: only the sentences' terms differ."""
+    from dataclasses import replace
+
     index = service.engine.index
     assert index.sentence_terms is not None
     assert len(index.sentence_terms) == index.sentence_vectors.shape[0]
     assert index.manifest["sentence_latent_terms"] > 0
     question = "By how much do AI inference costs fall every year?"
     answerer = service.engine.answerer
-    with_terms = answerer.answer(question, service.engine.retriever.search(question), "en")
+    search = service.engine.retriever.search(question)
+    assert search.query_terms is not None
+    with_terms = answerer.answer(question, search, "en")
     assert "85-90%" in with_terms.citations[0].quote
-    without = Retriever(
-        index, service.embedding, service.settings.model_copy(update={"latent_weight": 0.0})
-    )
-    plain = answerer.answer(question, without.search(question), "en")
+    # the same passages, their sentences scored without the question's latent terms
+    plain = answerer.answer(question, replace(search, query_terms=None, sentences={}), "en")
     assert "85-90%" not in plain.citations[0].quote
 
 

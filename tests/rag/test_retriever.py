@@ -61,21 +61,18 @@ def test_bm25_weight_follows_how_much_of_the_question_the_corpus_knows() -> None
 
 
 def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
-    from tests.conftest import make_settings
+    from tests.conftest import make_settings, write_corpus
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
     # "broad": about tea pickers throughout, never saying who hires them; "exact":
     # mostly about a harbour, with one sentence that answers
-    (corpus / "broad.md").write_text(
-        "Tea pickers come every spring. Tea is what the gardens grow, and tea pickers "
-        "pick it. Pickers come in spring, every year.\n",
-        encoding="utf-8",
-    )
-    (corpus / "exact.md").write_text(
-        "Ferries cross the harbour at dawn. The harbour master counts boats daily. "
-        "The cooperative hires tea pickers every spring.\n",
-        encoding="utf-8",
+    corpus = write_corpus(
+        tmp_path,
+        {
+            "broad.md": "Tea pickers come every spring. Tea is what the gardens grow, and "
+            "tea pickers pick it. Pickers come in spring, every year.\n",
+            "exact.md": "Ferries cross the harbour at dawn. The harbour master counts boats "
+            "daily. The cooperative hires tea pickers every spring.\n",
+        },
     )
     question = "Which cooperative hires tea pickers every spring?"
     s = make_settings(tmp_path, corpus, rerank_weight=0.0)
@@ -90,6 +87,10 @@ def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
     assert [p.passage.doc_id for p in fused_only.passages] == ["broad.md", "exact.md"]
     assert [p.passage.doc_id for p in reranked.passages] == ["exact.md", "broad.md"]
     assert reranked.passages[0].score > reranked.passages[1].score
+    # only the first rerank_depth passages are reranked, however many are asked for
+    shallow = s.model_copy(update={"rerank_weight": 5.0, "rerank_depth": 1})
+    kept = Retriever(index, load_embedding(s.embedding), shallow).search(question, top_k=2)
+    assert [p.passage.doc_id for p in kept.passages] == ["broad.md", "exact.md"]
 
 
 def test_dense_scores_are_centred_per_language(settings: Settings) -> None:
