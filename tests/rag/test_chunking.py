@@ -79,7 +79,7 @@ def test_pack_respects_budget_and_overlaps() -> None:
     assert pack([20, 3], max_tokens=10, overlap_tokens=5) == [(0, 0), (1, 1)]
 
 
-def test_a_sentence_over_budget_is_cut_at_clause_marks(tmp_path: Path) -> None:
+def test_a_sentence_over_twice_the_budget_is_cut_at_clause_marks(tmp_path: Path) -> None:
     sentence = "، ".join(f"جزء رقم {i} من جملة طويلة جدا" for i in range(40)) + "."
     path = tmp_path / "long.txt"
     path.write_text(sentence, encoding="utf-8")
@@ -89,7 +89,20 @@ def test_a_sentence_over_budget_is_cut_at_clause_marks(tmp_path: Path) -> None:
     for p in passages:
         assert p.text == sentence[p.start_char : p.end_char]
         for s, e in p.sentences:
-            assert count_tokens(sentence[s:e]) <= 60
+            assert count_tokens(sentence[s:e]) <= 60 * chunking.LONG_SENTENCE
+            assert sentence[e - 1] in "،."  # cut after a clause mark, not inside one
+
+
+def test_a_sentence_between_the_budget_and_twice_it_stays_whole(tmp_path: Path) -> None:
+    long = "، ".join(f"جزء رقم {i} من جملة" for i in range(7)) + "."
+    text = f"جملة قصيرة أولى. {long} جملة قصيرة أخيرة."
+    assert 60 < count_tokens(long) <= 60 * chunking.LONG_SENTENCE
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    passages = split(corpus.read_document(path, "long.txt"), max_tokens=60, overlap_tokens=10)
+    spans = [text[s:e] for p in passages for s, e in p.sentences]
+    assert long in spans  # one sentence, in a passage of its own
+    assert [p.text for p in passages if long in p.text] == [long]
 
 
 def test_html_passages_index_into_the_raw_file(corpus_dir: Path) -> None:
