@@ -35,9 +35,9 @@ def main() -> int:
         print(json.dumps(result), file=sys.stderr, flush=True)
     print(
         "| pair | R@1 | anchor R@1 | R@5 | anchor R@5 | R@10 | MRR | answer quotes gold "
-        "| first quote gold | quotes | s |"
+        "| first quote gold | quotes | quote precision | s |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         o = r["overall"]
         a1, a5 = ANCHORS.get(r["pair"], (None, None))
@@ -45,7 +45,7 @@ def main() -> int:
             f"| {r['pair']} | {o['recall@1']:.3f} | {a1 or '-'} | {o['recall@5']:.3f} "
             f"| {a5 or '-'} | {o['recall@10']:.3f} | {o['mrr']:.3f} "
             f"| {o['answer_contains_gold']:.3f} | {o['first_quote_gold']:.3f} "
-            f"| {o['quotes_per_answer']:.2f} | {r['seconds']} |"
+            f"| {o['quotes_per_answer']:.2f} | {o['quote_precision']:.3f} | {r['seconds']} |"
         )
     return 0
 

@@ -119,9 +119,10 @@ def run(
 ) -> dict[str, Any]:
     """Index PLANG's paragraphs (only what is not cached is embedded), ask QLANG's
     questions, and return ``{"pair", "n", "overall": {recall@1, recall@5, recall@10,
-    mrr, answer_contains_gold, first_quote_gold, quotes_per_answer, latency_ms_p50}}``:
-    ``answer_contains_gold`` asks whether any quote holds a gold answer,
-    ``first_quote_gold`` whether the first does."""
+    mrr, answer_contains_gold, first_quote_gold, quotes_per_answer, quote_precision,
+    latency_ms_p50}}``: ``answer_contains_gold`` asks whether any quote holds a gold
+    answer, ``first_quote_gold`` whether the first does, ``quote_precision`` what share
+    of all quotes come from the question's paragraph."""
     from rag.chat import ChatService
     from rag.indexer import build
 
@@ -139,6 +140,7 @@ def run(
     contains: list[bool] = []
     first: list[bool] = []
     quotes: list[int] = []
+    on_gold: list[bool] = []
     latencies: list[float] = []
     try:
         for i, q in enumerate(questions, start=1):
@@ -158,6 +160,7 @@ def run(
             first.append(bool(lead) and any(_normalise(a) in lead for a in gold.get(q.qid, ())))
             if draft.citations:
                 quotes.append(len(draft.citations))
+                on_gold.extend(c.source.removesuffix(".txt") == q.pid for c in draft.citations)
             if progress is not None:
                 progress(i, len(questions))
     finally:
@@ -175,6 +178,7 @@ def run(
             "answer_contains_gold": round(sum(contains) / len(contains), 4) if contains else 0.0,
             "first_quote_gold": round(sum(first) / len(first), 4) if first else 0.0,
             "quotes_per_answer": round(sum(quotes) / len(quotes), 3) if quotes else 0.0,
+            "quote_precision": round(sum(on_gold) / len(on_gold), 4) if on_gold else 0.0,
             "latency_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
         },
     }

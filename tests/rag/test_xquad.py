@@ -68,6 +68,9 @@ def test_slice_end_to_end(tmp_path: Path) -> None:
     o = result["overall"]
     assert 0 <= o["recall@1"] <= o["recall@5"] <= o["recall@10"] <= 1
     assert o["recall@10"] > 0.5  # same-language questions share words with their paragraph
+    # most quotes come from the question's own paragraph, and an answer that holds the
+    # gold in its first quote holds it at all
+    assert 0.5 < o["quote_precision"] <= 1 and o["first_quote_gold"] <= o["answer_contains_gold"]
     assert (settings.data_dir / "xquad" / "en-20" / "corpus" / "p00-00.txt").read_text() == (
         paragraphs[0].context
     )
