@@ -22,6 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from rag.chunking import Passage
@@ -35,7 +36,15 @@ from rag.sentences import Query, ScoredSentence, SentenceScorer
 RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
 CORROBORATION = 0.90
-"""Two sentences whose embeddings are this close say the same thing."""
+"""Two sentences of one language whose embeddings are this close say the same thing."""
+TRANSLATION = 0.42
+"""Two sentences of two languages whose meanings (rag/indexer.py
+``LoadedIndex.meanings``) are this close say the same thing. On the seeds, 0.42 keeps
+93% of the Malay sentences' Vietnamese translations and 4% of their nearest sentences
+in unrelated files (the most translations kept less unrelated sentences kept). On
+XQuAD's Arabic and Vietnamese paragraphs as one corpus, English questions (held out):
+answers citing both translations 0.04 -> 0.65, quotes from the gold paragraph 0.836 ->
+0.861 (at 0.50: 0.54 and 0.865)."""
 MARGIN = 0.005
 """A further citation must score within this of the best one."""
 
@@ -208,23 +217,32 @@ class ExtractiveAnswerer:
             return []
         best = ranked[0]
         chosen = [best]
-        vectors = self.index.sentence_vectors
         for cand in ranked[1:]:
             if len(chosen) >= self.settings.max_citations:
                 break
             if cand.minor and not best.minor:
                 continue
             files = {c.doc_id for c in chosen}
-            row = cand.sentence.row
-            same_as = max(float(vectors[row] @ vectors[c.sentence.row]) for c in chosen)
+            same = any(self.says_the_same(cand, c) for c in chosen)
             if cand.doc_id in files:
-                if same_as >= CORROBORATION:
+                if same:
                     continue  # the same fact twice from one file
                 if cand.score >= best.score - MARGIN / 2:
                     chosen.append(cand)
-            elif same_as >= CORROBORATION or cand.score >= best.score - MARGIN:
+            elif same or cand.score >= best.score - MARGIN:
                 chosen.append(cand)
         return chosen
+
+    def says_the_same(self, a: Candidate, b: Candidate) -> bool:
+        """Whether two sentences say the same thing: in one language, when their
+        embeddings are CORROBORATION close; in two, when their meanings (less each
+        language's mean vector) are TRANSLATION close."""
+        rows = [a.sentence.row, b.sentence.row]
+        if a.passage.lang == b.passage.lang:
+            first, second = np.asarray(self.index.sentence_vectors[rows])
+            return float(first @ second) >= CORROBORATION
+        first, second = self.index.meanings(rows, [a.passage.lang, b.passage.lang])
+        return float(first @ second) >= TRANSLATION
 
     def citation(self, n: int, cand: Candidate, score: float) -> Citation:
         return self.citation_for(n, cand.passage, cand.sentence.start, cand.sentence.end, score)

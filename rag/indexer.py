@@ -495,6 +495,19 @@ class LoadedIndex:
         the share of any score that comes from the language alone."""
         return {lang: float(mean @ vector) for lang, mean in self.centroids.items()}
 
+    def meanings(self, rows: list[int], langs: list[str]) -> np.ndarray:
+        """Unit vectors of sentences ``rows`` (of languages ``langs``) less their
+        language's mean vector: what a sentence says, without the language it is said
+        in. Raw cosines cannot tell a translation from any sentence on the same subject
+        (the seeds: Malay sentences and their Vietnamese translations 0.891 median,
+        Malay sentences and the nearest sentence of an unrelated file 0.885); centred,
+        0.558 against 0.310."""
+        vectors = np.asarray(self.sentence_vectors[rows], dtype=np.float32)
+        if self.centroids:
+            vectors = vectors - np.stack([self.centroids[lang] for lang in langs])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1.0)
+
 
 def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:
     """Open the published version; errors name what is wrong and what to run."""

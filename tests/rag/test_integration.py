@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import evaluation
+from rag.answer import CORROBORATION, TRANSLATION
 from rag.chat import ChatService
 from rag.config import Settings
 from rag.corpus import read_source_text
@@ -101,6 +102,36 @@ def test_same_fact_in_two_files_is_cited_from_both(service: ChatService) -> None
     sources = [c.source for c in answer.citations]
     assert "000_4e8c4266a0f18bf2.txt" in sources and "002_98ecf97c89e8fcd1.txt" in sources
     assert len(sources) == len(set(sources))
+
+
+def test_a_translation_is_cited_as_corroboration(service: ChatService) -> None:
+    """Raw cosines cannot tell the Vietnamese translation of the Malay sentence from
+    any sentence on the subject (0.894 here, below the one-language threshold): the
+    sentences' meanings, each less its language's mean vector, can."""
+    answer = service.ask(
+        "Which Chinese electric vehicle maker rapidly scaled up production and took "
+        "global market share?"
+    )
+    quotes = {c.source: c.quote for c in answer.citations}
+    assert "BYD" in quotes.get("000_4e8c4266a0f18bf2.txt", "")
+    assert "BYD" in quotes.get("002_98ecf97c89e8fcd1.txt", "")
+    index = service.engine.index
+    rows = []
+    for quote in (quotes["000_4e8c4266a0f18bf2.txt"], quotes["002_98ecf97c89e8fcd1.txt"]):
+        c = next(c for c in answer.citations if c.quote == quote)
+        rows.append(index.sentence_rows[(c.source, c.start_char, c.end_char)])
+    raw = index.sentence_vectors[rows[0]] @ index.sentence_vectors[rows[1]]
+    malay, vietnamese = index.meanings(rows, ["ms", "vi"])
+    assert raw < CORROBORATION <= 1 and malay @ vietnamese >= TRANSLATION
+    # the Arabic sentence on DeepSeek's home city is not a translation of it
+    arabic_text = read_source_text(service.settings.corpus_dir, "004_1dc07bb43c1f175e.txt")
+    other = next(
+        r
+        for (doc, start, end), r in index.sentence_rows.items()
+        if doc.startswith("004") and "Hangzhou" in arabic_text[start:end]
+    )
+    malay, arabic = index.meanings([rows[0], other], ["ms", "ar"])
+    assert malay @ arabic < TRANSLATION
 
 
 def test_off_topic_question_abstains_in_its_language(service: ChatService) -> None:
