@@ -49,6 +49,7 @@ examples:
   rag eval evals/seeds_dev.jsonl --against http://127.0.0.1:8000
   rag eval evals/seeds_dev.jsonl --compare naive          this service and the naive pipeline
   rag eval --xquad en:ar [--limit 20] [--json]            XQuAD: English questions, Arabic text
+  rag eval --xquad en:ar+vi                               ... on Arabic and Vietnamese together
 
 exit codes: 0 ok, 5 a metric fell more than --max-drop below the baseline
 """
@@ -114,7 +115,9 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
         help="with --baseline, guard each language's metrics too (small groups: noisy)",
     )
     p.add_argument("--compare", choices=["naive"], help="run a baseline pipeline side by side")
-    p.add_argument("--xquad", metavar="QLANG:PLANG", help="the XQuAD benchmark, e.g. en:ar")
+    p.add_argument(
+        "--xquad", metavar="QLANG:PLANG", help="the XQuAD benchmark, e.g. en:ar or en:ar+vi"
+    )
     p.add_argument("--limit", type=int, help="with --xquad: only the first N paragraphs")
     for command in extra:
         command.configure(sub.add_parser(command.name, help=command.help))

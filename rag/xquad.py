@@ -62,9 +62,21 @@ def load(xquad_dir: Path, lang: str) -> tuple[list[Paragraph], list[Question]]:
 
 
 def parse_pair(pair: str) -> tuple[str, str]:
+    """``QLANG:PLANG``; PLANG may join two languages (``ar+vi``): each paragraph and its
+    translation in one corpus."""
     qlang, sep, plang = pair.partition(":")
-    if not sep or qlang not in LANGS or plang not in LANGS:
-        raise ConfigError(f"--xquad wants QLANG:PLANG with languages of XQuAD, got '{pair}'")
+    plangs = plang.split("+")
+    if (
+        not sep
+        or qlang not in LANGS
+        or len(plangs) > 2
+        or len(set(plangs)) < len(plangs)
+        or any(p not in LANGS for p in plangs)
+    ):
+        raise ConfigError(
+            "--xquad wants QLANG:PLANG (or QLANG:PLANG+PLANG) with languages of XQuAD, "
+            f"got '{pair}'"
+        )
     return qlang, plang
 
 
@@ -122,25 +134,46 @@ def run(
     mrr, answer_contains_gold, first_quote_gold, quotes_per_answer, quote_precision,
     latency_ms_p50}}``: ``answer_contains_gold`` asks whether any quote holds a gold
     answer, ``first_quote_gold`` whether the first does, ``quote_precision`` what share
-    of all quotes come from the question's paragraph."""
+    of all quotes come from the question's paragraph. With two paragraph languages
+    (``en:ar+vi``) the corpus holds each paragraph in both, a paragraph is right in
+    either, and ``cites_every_translation`` is the share of answers that cite the
+    question's paragraph in both (corroboration)."""
     from rag.chat import ChatService
     from rag.indexer import build
 
     qlang, plang = parse_pair(pair)
-    paragraphs, in_plang = load(settings.xquad_dir, plang)
-    paragraphs = paragraphs[:limit] if limit else paragraphs
-    s = corpus_settings(settings, plang, paragraphs, limit)
-    build(s)
-    gold = {q.qid: q.answers for q in in_plang}
-    in_qlang = in_plang if qlang == plang else load(settings.xquad_dir, qlang)[1]
+    plangs = plang.split("+")
+    loaded = {lang: load(settings.xquad_dir, lang) for lang in {qlang, *plangs}}
+    paragraphs = loaded[plangs[0]][0][: limit or None]
     keep = {p.pid for p in paragraphs}
-    questions = [q for q in in_qlang if q.pid in keep]
+    if len(plangs) == 1:
+        files = paragraphs
+    else:  # every paragraph in each language, as LANG-PID
+        files = [
+            Paragraph(f"{lang}-{p.pid}", p.context)
+            for lang in plangs
+            for p in loaded[lang][0]
+            if p.pid in keep
+        ]
+    s = corpus_settings(settings, plang, files, limit)
+    build(s)
+    gold: dict[str, list[str]] = {}  # a question's answers in every paragraph language
+    for lang in plangs:
+        for q in loaded[lang][1]:
+            gold.setdefault(q.qid, []).extend(q.answers)
+    questions = [q for q in loaded[qlang][1] if q.pid in keep]
+
+    def pid(source: str) -> str:
+        name = source.removesuffix(".txt")
+        return name.split("-", 1)[1] if len(plangs) > 1 else name
+
     service = ChatService(s)
     ranks: list[int | None] = []
     contains: list[bool] = []
     first: list[bool] = []
     quotes: list[int] = []
     on_gold: list[bool] = []
+    both: list[bool] = []
     latencies: list[float] = []
     try:
         for i, q in enumerate(questions, start=1):
@@ -150,9 +183,7 @@ def run(
             shown = replace(search, passages=search.passages[: settings.top_k])
             draft = service.engine.answerer.answer(q.question, shown, qlang)
             latencies.append((time.perf_counter() - t0) * 1000)
-            order = list(
-                dict.fromkeys(p.passage.doc_id.removesuffix(".txt") for p in search.passages)
-            )
+            order = list(dict.fromkeys(pid(p.passage.doc_id) for p in search.passages))
             ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
             quoted = _normalise(" ".join(c.quote for c in draft.citations))
             contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
@@ -160,7 +191,9 @@ def run(
             first.append(bool(lead) and any(_normalise(a) in lead for a in gold.get(q.qid, ())))
             if draft.citations:
                 quotes.append(len(draft.citations))
-                on_gold.extend(c.source.removesuffix(".txt") == q.pid for c in draft.citations)
+                on_gold.extend(pid(c.source) == q.pid for c in draft.citations)
+                cited = {c.source.removesuffix(".txt") for c in draft.citations}
+                both.append(all(f"{lang}-{q.pid}" in cited for lang in plangs))
             if progress is not None:
                 progress(i, len(questions))
     finally:
@@ -179,6 +212,11 @@ def run(
             "first_quote_gold": round(sum(first) / len(first), 4) if first else 0.0,
             "quotes_per_answer": round(sum(quotes) / len(quotes), 3) if quotes else 0.0,
             "quote_precision": round(sum(on_gold) / len(on_gold), 4) if on_gold else 0.0,
+            **(
+                {"cites_every_translation": round(sum(both) / len(both), 4) if both else 0.0}
+                if len(plangs) > 1
+                else {}
+            ),
             "latency_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
         },
     }
