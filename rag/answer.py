@@ -199,7 +199,9 @@ class ExtractiveAnswerer:
             sentences = search.sentences.get(scored.passage.passage_id)
             if sentences is None:
                 if query is None:
-                    query = self.scorer.query(q_tokens, search.query_vector, search.query_terms)
+                    query = self.scorer.query(
+                        q_tokens, search.query_vector, search.query_terms, search.lang
+                    )
                 sentences = self.scorer.score(query, scored.passage)
             for s in sentences:
                 if s.row not in seen:

@@ -280,9 +280,11 @@ class ChatService:
         else:
             history = [condense(h, history[:i]) for i, h in enumerate(history)]
         standalone = self._condense(question, history)
-        lang = detect_language(question)
-        lang = lang if lang != "und" else "en"
-        search = engine.retriever.search(standalone, top_k)
+        detected = detect_language(question)
+        search = engine.retriever.search(
+            standalone, top_k, lang=detected if detected != "und" else None
+        )
+        lang = detected if detected != "und" else "en"
         t_answer = time.perf_counter()
         streamed: list[str] = []
         on_delta = None

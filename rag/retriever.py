@@ -57,6 +57,9 @@ class SearchResult:
     sentences: dict[str, list[ScoredSentence]] = field(default_factory=dict)
     """The scored sentences of the reranked passages, by passage id (the answerer
     reuses them)."""
+    lang: str | None = None
+    """The question's language, when the caller knew it (rag/sentences.py
+    SAME_LANGUAGE_LATENT)."""
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
@@ -185,7 +188,11 @@ class Retriever:
         return {pid: fused[pid] / top + weight * best_statement(scored[pid]) for pid in head}
 
     def search(
-        self, question: str, top_k: int | None = None, query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        query_vector: np.ndarray | None = None,
+        lang: str | None = None,
     ) -> SearchResult:
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
@@ -215,7 +222,7 @@ class Retriever:
         depth = self.settings.rerank_depth
         scored: dict[str, list[ScoredSentence]] = {}
         if self.settings.rerank_weight > 0 and ranked:
-            query = self.scorer.query(tokens, query_vector, terms)
+            query = self.scorer.query(tokens, query_vector, terms, lang)
             head = ranked[:depth]
             scored = {pid: self.scorer.score(query, self.index.passages[pid]) for pid in head}
             fused = {**fused, **self.rerank(head, fused, scored)}
@@ -238,4 +245,5 @@ class Retriever:
             timings_ms=timings,
             query_terms=terms,
             sentences={pid: scored[pid] for pid in chosen if pid in scored},
+            lang=lang,
         )

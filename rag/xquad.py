@@ -178,7 +178,7 @@ def run(
     try:
         for i, q in enumerate(questions, start=1):
             t0 = time.perf_counter()
-            search = service.engine.retriever.search(q.question, s.top_k)
+            search = service.engine.retriever.search(q.question, s.top_k, lang=qlang)
             # the answer reads the top passages, as the service does by default
             shown = replace(search, passages=search.passages[: settings.top_k])
             draft = service.engine.answerer.answer(q.question, shown, qlang)
