@@ -37,15 +37,6 @@ languages; within one, words and the embedding already meet, and the terms' nois
 costs: answers quoting the gold in their first quote on XQuAD at 0.7 -> 0.35 -> 0,
 vi:vi 0.746 -> 0.765 -> 0.772, ar:ar 0.713 -> 0.720 -> 0.724, en:en 0.812 -> 0.814 ->
 0.798."""
-_SAME_LANGUAGE = {"id": "ms"}
-"""Languages that share their words for this purpose (Indonesian and Malay, which the
-detector also confuses on short questions)."""
-
-
-def _language(code: str | None) -> str | None:
-    return _SAME_LANGUAGE.get(code, code) if code else code
-
-
 LANGUAGE_CENTERING = 1.0
 """A sentence's score is less this times the question's similarity to the mean vector
 of the sentence's language (as in retrieval: rag/retriever.py ``Retriever.centred``)."""
@@ -57,6 +48,15 @@ most of the cost of scoring a sentence; the cache is emptied when full)."""
 MIN_WORDS = 5
 """Shorter sentences (headings, clause fragments) are minor."""
 MIN_CJK_CHARS = 12
+
+_SAME_LANGUAGE = {"id": "ms"}
+"""Languages that share their words for this purpose (Indonesian and Malay, which the
+detector also confuses on short questions)."""
+
+
+def _language(code: str | None) -> str | None:
+    return _SAME_LANGUAGE.get(code, code) if code else code
+
 
 _CLOSERS = "\"'”’»)]\u200f "
 _QUESTION_END = re.compile(r"[?？؟]$")
