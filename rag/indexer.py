@@ -503,8 +503,9 @@ class LoadedIndex:
         Malay sentences and the nearest sentence of an unrelated file 0.885); centred,
         0.558 against 0.310."""
         vectors = np.asarray(self.sentence_vectors[rows], dtype=np.float32)
-        if self.centroids:
-            vectors = vectors - np.stack([self.centroids[lang] for lang in langs])
+        if self.centroids:  # (an index built before centroids: raw vectors)
+            none = np.zeros(vectors.shape[1], dtype=np.float32)
+            vectors = vectors - np.stack([self.centroids.get(lang, none) for lang in langs])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1.0)
 
