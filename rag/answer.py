@@ -218,33 +218,38 @@ class ExtractiveAnswerer:
         if not ranked:
             return []
         best = ranked[0]
-        chosen = [best]
-        for cand in ranked[1:]:
+        chosen = [0]
+        same = self.says_the_same(ranked)
+        for i, cand in enumerate(ranked[1:], start=1):
             if len(chosen) >= self.settings.max_citations:
                 break
             if cand.minor and not best.minor:
                 continue
-            files = {c.doc_id for c in chosen}
-            same = any(self.says_the_same(cand, c) for c in chosen)
-            if cand.doc_id in files:
-                if same:
+            said = any(same(i, j) for j in chosen)
+            if cand.doc_id in {ranked[j].doc_id for j in chosen}:
+                if said:
                     continue  # the same fact twice from one file
                 if cand.score >= best.score - MARGIN / 2:
-                    chosen.append(cand)
-            elif same or cand.score >= best.score - MARGIN:
-                chosen.append(cand)
-        return chosen
+                    chosen.append(i)
+            elif said or cand.score >= best.score - MARGIN:
+                chosen.append(i)
+        return [ranked[j] for j in chosen]
 
-    def says_the_same(self, a: Candidate, b: Candidate) -> bool:
-        """Whether two sentences say the same thing: in one language, when their
-        embeddings are CORROBORATION close; in two, when their meanings (less each
-        language's mean vector) are TRANSLATION close."""
-        rows = [a.sentence.row, b.sentence.row]
-        if a.passage.lang == b.passage.lang:
-            first, second = np.asarray(self.index.sentence_vectors[rows])
-            return float(first @ second) >= CORROBORATION
-        first, second = self.index.meanings(rows, [a.passage.lang, b.passage.lang])
-        return float(first @ second) >= TRANSLATION
+    def says_the_same(self, ranked: list[Candidate]) -> Callable[[int, int], bool]:
+        """Whether candidates ``i`` and ``j`` say the same thing: in one language, when
+        their embeddings are CORROBORATION close; in two, when their meanings (less each
+        language's mean vector) are TRANSLATION close. Vectors are read once for all."""
+        rows = [c.sentence.row for c in ranked]
+        langs = [c.passage.lang for c in ranked]
+        raw = np.asarray(self.index.sentence_vectors[rows])
+        meant = self.index.meanings(rows, langs)
+
+        def same(i: int, j: int) -> bool:
+            if langs[i] == langs[j]:
+                return float(raw[i] @ raw[j]) >= CORROBORATION
+            return float(meant[i] @ meant[j]) >= TRANSLATION
+
+        return same
 
     def citation(self, n: int, cand: Candidate, score: float) -> Citation:
         return self.citation_for(n, cand.passage, cand.sentence.start, cand.sentence.end, score)

@@ -281,10 +281,9 @@ class ChatService:
             history = [condense(h, history[:i]) for i, h in enumerate(history)]
         standalone = self._condense(question, history)
         detected = detect_language(question)
-        search = engine.retriever.search(
-            standalone, top_k, lang=detected if detected != "und" else None
-        )
-        lang = detected if detected != "und" else "en"
+        known = detected if detected != "und" else None
+        search = engine.retriever.search(standalone, top_k, lang=known)
+        lang = known or "en"
         t_answer = time.perf_counter()
         streamed: list[str] = []
         on_delta = None

@@ -54,8 +54,8 @@ _SAME_LANGUAGE = {"id": "ms"}
 detector also confuses on short questions)."""
 
 
-def _language(code: str | None) -> str | None:
-    return _SAME_LANGUAGE.get(code, code) if code else code
+def _language(code: str) -> str:
+    return _SAME_LANGUAGE.get(code, code)
 
 
 _CLOSERS = "\"'”’»)]\u200f "
