@@ -118,6 +118,18 @@ def recall_at(ranks: Sequence[int | None], k: int) -> float:
     return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
 
 
+def share(flags: Sequence[bool | int], digits: int = 4) -> float:
+    """Mean of ``flags`` (True counts 1, a number itself), rounded; 0 when empty."""
+    return round(sum(flags) / len(flags), digits) if flags else 0.0
+
+
+def cites_every_translation(sources: Sequence[str], pid: str, plangs: Sequence[str]) -> bool:
+    """Whether the cited ``sources`` (``LANG-PID.txt`` files) hold paragraph ``pid`` in
+    every one of ``plangs``."""
+    cited = {s.removesuffix(".txt") for s in sources}
+    return all(f"{lang}-{pid}" in cited for lang in plangs)
+
+
 def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
     """Mean of 1 / rank of the gold paragraph (0 when it is not in the first DEPTH)."""
     return sum(1 / r for r in ranks if r is not None) / len(ranks) if ranks else 0.0
@@ -192,8 +204,9 @@ def run(
             if draft.citations:
                 quotes.append(len(draft.citations))
                 on_gold.extend(pid(c.source) == q.pid for c in draft.citations)
-                cited = {c.source.removesuffix(".txt") for c in draft.citations}
-                both.append(all(f"{lang}-{q.pid}" in cited for lang in plangs))
+                if len(plangs) > 1:
+                    sources = [c.source for c in draft.citations]
+                    both.append(cites_every_translation(sources, q.pid, plangs))
             if progress is not None:
                 progress(i, len(questions))
     finally:
@@ -208,15 +221,11 @@ def run(
             "recall@5": round(recall_at(ranks, 5), 4),
             "recall@10": round(recall_at(ranks, 10), 4),
             "mrr": round(mean_reciprocal_rank(ranks), 4),
-            "answer_contains_gold": round(sum(contains) / len(contains), 4) if contains else 0.0,
-            "first_quote_gold": round(sum(first) / len(first), 4) if first else 0.0,
-            "quotes_per_answer": round(sum(quotes) / len(quotes), 3) if quotes else 0.0,
-            "quote_precision": round(sum(on_gold) / len(on_gold), 4) if on_gold else 0.0,
-            **(
-                {"cites_every_translation": round(sum(both) / len(both), 4) if both else 0.0}
-                if len(plangs) > 1
-                else {}
-            ),
+            "answer_contains_gold": share(contains),
+            "first_quote_gold": share(first),
+            "quotes_per_answer": share(quotes, 3),
+            "quote_precision": share(on_gold),
+            **({"cites_every_translation": share(both)} if len(plangs) > 1 else {}),
             "latency_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
         },
     }

@@ -31,6 +31,16 @@ def test_recall_and_mrr_on_hand_cases() -> None:
     assert xquad.recall_at([1, 1], 1) == 1.0 and xquad.mean_reciprocal_rank([1, 1]) == 1.0
 
 
+def test_shares_and_translations_cited_on_hand_cases() -> None:
+    assert xquad.share([True, False, True, True]) == 0.75 and xquad.share([]) == 0.0
+    assert xquad.share([1, 2, 2], 3) == 1.667
+    both = ["vi-p01-02.txt", "ar-p00-00.txt", "ar-p01-02.txt"]
+    assert xquad.cites_every_translation(both, "p01-02", ["ar", "vi"])
+    # the paragraph in one language only, or another paragraph in the other
+    assert not xquad.cites_every_translation(both[1:], "p01-02", ["ar", "vi"])
+    assert not xquad.cites_every_translation(both, "p00-00", ["ar", "vi"])
+
+
 def test_pairs_are_checked() -> None:
     assert xquad.parse_pair("en:ar") == ("en", "ar")
     assert xquad.parse_pair("en:ar+vi") == ("en", "ar+vi")
