@@ -13,11 +13,10 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 
 from api.state import AppState
-from rag.answer import Answer
 from rag.chat import ChatService, validate_question
-from rag.citations import Citation, citation_line
+from rag.citations import citation_line
 from rag.errors import RagError
-from rag.retriever import SearchResult
+from rag.types import Answer, Citation, SearchResult
 
 log = logging.getLogger("api")
 

@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.answer import Answer
-from rag.citations import Citation
+from rag.types import Answer, Citation
 
 CONVERSATION_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 

@@ -17,21 +17,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field
 
-from rag.chunking import Passage
-from rag.citations import Citation
 from rag.config import Settings
 from rag.indexer import LoadedIndex
 from rag.lexical import tokenize
-from rag.retriever import SearchResult
-from rag.sentences import Query, ScoredSentence, SentenceScorer
+from rag.sentences import Query, SentenceScorer
+from rag.types import (
+    Citation,
+    Draft,
+    Passage,
+    ScoredSentence,
+    SearchResult,
+    WarningCode,
+    warning,
+)
 
 RANK_WEIGHT = 0.01
 """Small prior for sentences of passages that retrieval ranked higher."""
@@ -47,42 +51,6 @@ answers citing both translations 0.04 -> 0.65, quotes from the gold paragraph 0.
 0.861 (at 0.50: 0.54 and 0.865)."""
 MARGIN = 0.005
 """A further citation must score within this of the best one."""
-
-
-class Answer(BaseModel):
-    """The Answer JSON of ARCHITECTURE.md."""
-
-    answer: str
-    citations: list[Citation]
-    abstained: bool
-    mode: str = "extractive"
-    warnings: list[str] = Field(default_factory=list)
-    conversation_id: str | None = None
-    timings_ms: dict[str, float] = Field(default_factory=dict)
-
-
-@dataclass
-class Draft:
-    text: str
-    citations: list[Citation]
-    abstained: bool
-    mode: str = "extractive"
-    warnings: list[str] = field(default_factory=list)
-    support: float = 0.0
-    """Support score of the best sentence (what abstention compares)."""
-
-
-class Answerer(Protocol):
-    def answer(
-        self,
-        question: str,
-        search: SearchResult,
-        lang: str,
-        on_delta: Callable[[str], None] | None = None,
-    ) -> Draft:
-        """Answer from the retrieved passages; ``on_delta`` receives pieces of the
-        answer text as they are ready (an LLM's stream), when the answerer streams."""
-        ...
 
 
 @lru_cache(maxsize=1)
@@ -284,12 +252,14 @@ class ExtractiveAnswerer:
     ) -> Draft:
         q_tokens = set(tokenize(question))
         ranked = self.candidates(q_tokens, search)
-        warnings = [f"unknown_term: {t}" for t in self.unknown_identifiers(q_tokens)]
+        warnings = [
+            warning(WarningCode.UNKNOWN_TERM, t) for t in self.unknown_identifiers(q_tokens)
+        ]
         if asks_quantity(question):
             # the answer to "how much" states a quantity: other sentences cannot be it
             ranked = [c for c in ranked if states_quantity(c.sentence.text)]
             if not ranked:
-                warnings.append("no_quantity")
+                warnings.append(warning(WarningCode.NO_QUANTITY))
         # the evidence of the best statement (of the best minor sentence when there is
         # no statement), however the sentences are ordered
         support = max((c.support for c in ranked if c.minor == ranked[0].minor), default=0.0)

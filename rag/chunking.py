@@ -15,12 +15,10 @@ import bisect
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.corpus import SourceDocument
+from rag.types import Passage, SourceDocument, Span
 
-Span = tuple[int, int]
 VERSION = 3
 """Bumped whenever the splitting rules change, so that `rag index` re-chunks."""
 
@@ -38,23 +36,6 @@ _ARABIC_END = re.compile(rf"[؟۔]+[{_CLOSERS}]*")
 _CJK_END = re.compile(rf"[。！？]+[{_CLOSERS}]*")
 _CLAUSE = re.compile(r"[,،;؛，、:：]\s*")
 _NUMBERED = re.compile(r"^\W*(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})\W*$")
-
-
-@dataclass(frozen=True)
-class Passage:
-    passage_id: str
-    doc_id: str
-    start_char: int
-    end_char: int
-    start_line: int
-    end_line: int
-    text: str
-    """Equals the source text at ``[start_char:end_char]``."""
-    lang: str
-    sentences: tuple[Span, ...]
-    """Absolute spans of the passage's sentences, in order."""
-    content: str
-    """What is embedded and searched: the text with markup removed, spaces folded."""
 
 
 @lru_cache(maxsize=1)

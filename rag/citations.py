@@ -12,28 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from rag.corpus import read_source_text
+from rag.types import Citation, WarningCode, warning
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
-
-
-class Citation(BaseModel):
-    n: int
-    source: str
-    """Path relative to the corpus folder."""
-    title: str
-    start_char: int
-    end_char: int
-    start_line: int
-    end_line: int
-    quote: str
-    """Equals the source file's text at ``[start_char:end_char]``."""
-    lang: str
-    score: float
-    url: str | None = None
-    """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
 
 
 def citation_line(
@@ -104,7 +86,11 @@ def verify(
             source_text is None
             or source_text[citation.start_char : citation.end_char] != citation.quote
         ):
-            warnings.append(f"citation_mismatch: {citation.source} changed since it was indexed")
+            warnings.append(
+                warning(
+                    WarningCode.CITATION_MISMATCH, f"{citation.source} changed since it was indexed"
+                )
+            )
             dropped.add(citation.n)
             continue
         good.append(citation)
@@ -115,7 +101,7 @@ def verify(
         if n in numbers:
             return f"[{numbers[n]}]"
         if n not in dropped:
-            warnings.append(f"unresolved_marker: [{n}] names no citation")
+            warnings.append(warning(WarningCode.UNRESOLVED_MARKER, f"[{n}] names no citation"))
         return ""
 
     cleaned = MARKER.sub(replace, text)

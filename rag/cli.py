@@ -1,7 +1,9 @@
 """The ``rag`` command: index a corpus, ask it questions, chat, list sources, evaluate.
 
-Exit codes: 0 ok, 2 usage or bad input, 3 no index (or one built with another
-embedding model), 4 another indexer is running, 1 anything else.
+Exit codes: 0 ok, 2 usage or bad input, 3 no usable index (none, one built with
+another embedding model, or a damaged one), 4 another indexer is running, 5 an eval
+metric fell below its baseline, 6 the vector store (a Chroma server) cannot be
+reached, 1 anything else.
 """
 
 from __future__ import annotations

@@ -13,12 +13,13 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from rag.errors import CorpusError
+from rag.types import SourceDocument
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -28,26 +29,6 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 # ISO 639-1 codes of the languages we detect; anything else is "und".
 LANGUAGES = ("ms", "id", "vi", "ar", "zh", "en")
-
-
-@dataclass(frozen=True)
-class SourceDocument:
-    doc_id: str
-    """Path relative to the corpus folder, with forward slashes: the citation ``source``."""
-    path: Path
-    text: str
-    sha256: str
-    lang: str
-    title: str
-    kind: str = "text"
-    plain: str = field(default="", repr=False)
-    """``text`` with markup blanked out (same length); equals ``text`` for plain files."""
-
-    def __post_init__(self) -> None:
-        if not self.plain:
-            object.__setattr__(self, "plain", self.text)
-        if len(self.plain) != len(self.text):
-            raise ValueError(f"plain text of {self.doc_id} must keep the length of its text")
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,13 @@
     ├── CorpusError             the corpus folder is missing or unusable
     ├── IndexMissingError       no published index yet (run `rag index`)
     ├── IndexMismatchError      the index was built with another embedding model
+    ├── IndexCorruptError       a file of the published index is missing or garbled
+    ├── StoreUnavailableError   the vector store (a Chroma server) cannot be reached
     ├── IndexLockedError        another indexer holds the lock on the index folder
     └── CitationError           a citation does not match its source file
 
-The CLI turns them into a message and an exit code; the API into problem+json.
+The CLI turns them into a message and an exit code (``exit_code``); the API into
+problem+json (api/problems.py).
 """
 
 
@@ -37,6 +40,21 @@ class IndexMissingError(RagError):
 
 class IndexMismatchError(RagError):
     exit_code = 3
+
+
+class IndexCorruptError(RagError):
+    """A file of the published index version cannot be read (missing, truncated, not
+    what its format says): the message names the file; ``rag index --rebuild`` makes a
+    new version."""
+
+    exit_code = 3
+
+
+class StoreUnavailableError(RagError):
+    """The vector store cannot be reached or refused a request (a Chroma server that
+    is down, or answers with an error): the message names the server."""
+
+    exit_code = 6
 
 
 class IndexLockedError(RagError):

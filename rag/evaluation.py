@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from rag.answer import Answer
 from rag.chat import ChatService
 from rag.errors import RagError
+from rag.types import Answer
 
 CITATION_WINDOW = 300
 """Characters of source text on each side of a citation that count as its passage."""

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 
 from rag import chunking, corpus
-from rag.chunking import Passage
 from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.latent import LATENT_TERMS, SENTENCE_TERMS, LatentIndex, SentenceTerms, supports_latent
 from rag.lexical import LexicalIndex
 from rag.store import Location, VectorStore, drop_server_collections
+from rag.types import Passage
 
 MANIFEST_FORMAT = 1
 Progress = Callable[[int, int], None]

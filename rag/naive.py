@@ -13,12 +13,11 @@ import hashlib
 from pathlib import Path
 
 from rag import corpus
-from rag.answer import Answer
-from rag.citations import Citation
 from rag.config import Settings
 from rag.embedding import load_embedding, model_id
 from rag.evaluation import Retrieved
 from rag.store import chroma_client
+from rag.types import Answer, Citation
 
 TOP_K = 5
 

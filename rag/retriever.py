@@ -19,47 +19,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
 
-from rag.chunking import Passage
 from rag.config import Settings
 from rag.indexer import LoadedIndex
-from rag.latent import Terms, supports_latent
+from rag.latent import supports_latent
 from rag.lexical import tokenize
-from rag.sentences import ScoredSentence, SentenceScorer, best_statement
-
-
-@dataclass(frozen=True)
-class ScoredPassage:
-    passage: Passage
-    score: float
-    """Fused score (higher is better); comparable only within one search."""
-    dense: float | None
-    """Cosine similarity to the question, when the dense ranking found the passage."""
-    lexical: float | None
-    """BM25 score, when the lexical ranking found the passage."""
-    latent: float | None = None
-    """Latent-terms score (rag/latent.py), when that ranking found the passage."""
-
-
-@dataclass
-class SearchResult:
-    question: str
-    query_vector: np.ndarray
-    passages: list[ScoredPassage]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    query_terms: Terms | None = None
-    """The question's latent terms, when the latent ranking is on."""
-    sentences: dict[str, list[ScoredSentence]] = field(default_factory=dict)
-    """The scored sentences of the reranked passages, by passage id (the answerer
-    reuses them)."""
-    lang: str | None = None
-    """The question's language, when the caller knew it (rag/sentences.py
-    SAME_LANGUAGE_LATENT)."""
+from rag.sentences import SentenceScorer, best_statement
+from rag.types import ScoredPassage, ScoredSentence, SearchResult, Terms
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import Passage
 from rag.indexer import LoadedIndex
-from rag.latent import Terms
 from rag.lexical import tokenize
+from rag.types import Passage, ScoredSentence, Terms
 
 LEXICAL_WEIGHT = 0.08
 """Weight of the IDF-weighted token overlap next to cosine similarity."""
@@ -92,22 +91,6 @@ class Query:
     """What a sentence of each language scores less (LANGUAGE_CENTERING)."""
     lang: str | None = None
     """The question's language, when known (SAME_LANGUAGE_LATENT)."""
-
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    start: int
-    end: int
-    row: int
-    """Row of the sentence in the index's sentence vectors."""
-    text: str
-    evidence: float
-    """Cosine similarity plus lexical evidence (what abstention is calibrated on)."""
-    score: float
-    """``evidence`` plus the latent-terms similarity, less the language's share
-    (LANGUAGE_CENTERING): what orders sentences."""
-    minor: bool
-    """``is_minor``: ranked after every statement."""
 
 
 class SentenceScorer:

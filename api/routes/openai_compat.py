@@ -28,7 +28,7 @@ from api.schemas import (
     ModelList,
     Usage,
 )
-from rag.answer import Answer
+from rag.types import Answer
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authorize)])
 

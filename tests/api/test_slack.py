@@ -14,9 +14,8 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from api.slack import SECTION_CHARS, escape, render
-from rag.answer import Answer
-from rag.citations import Citation
 from rag.config import Settings
+from rag.types import Answer, Citation
 from tests.api.conftest import LiveServer, serve
 from tests.fake_slack import BOT_USER, FakeSlack
 

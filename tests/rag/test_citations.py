@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.citations import Citation, SourceTexts, verify
+from rag.citations import SourceTexts, verify
+from rag.types import Citation
 
 
 def _citation(folder: Path, n: int, needle: str) -> Citation:

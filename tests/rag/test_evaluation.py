@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag import evaluation
-from rag.answer import Answer
-from rag.citations import Citation
 from rag.evaluation import EvalItem, EvalSetError, QuestionResult, Retrieved
+from rag.types import Answer, Citation
 from tests.conftest import ROOT, SEEDS
 
 DEV = ROOT / "evals" / "seeds_dev.jsonl"

@@ -1,0 +1,235 @@
+"""The data every part of the engine shares: documents, passages, scores, citations,
+answers, and the one interface of an answerer. Dataclasses, pydantic models and
+Protocols only: nothing here reads or writes anything.
+
+Offsets are in characters (Python ``str`` indices) into a source file's text as
+``open(path, encoding="utf-8").read()`` returns it; spans are half-open
+``[start, end)``; lines are 1-based.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+Span = tuple[int, int]
+"""``(start, end)`` character offsets, half-open."""
+
+Terms = tuple[np.ndarray, np.ndarray]
+"""A text's latent terms (rag/index/latent.py): ids (int32) and weights (float32)."""
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One file of the corpus, read (rag/index/corpus.py)."""
+
+    doc_id: str
+    """Path relative to the corpus folder, with forward slashes: the citation ``source``."""
+    path: Path
+    text: str
+    """The file's exact text (UTF-8, universal newlines): what offsets index into."""
+    sha256: str
+    """Hex digest of the file's bytes."""
+    lang: str
+    """ISO 639-1 code of its language, or ``und`` (rag/text/language.py)."""
+    title: str
+    kind: str = "text"
+    """``text``, ``html`` or ``pdf``."""
+    plain: str = field(default="", repr=False)
+    """``text`` with markup blanked out (same length); equals ``text`` for plain files."""
+
+    def __post_init__(self) -> None:
+        if not self.plain:
+            object.__setattr__(self, "plain", self.text)
+        if len(self.plain) != len(self.text):
+            raise ValueError(f"plain text of {self.doc_id} must keep the length of its text")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences of one document (rag/index/chunking.py)."""
+
+    passage_id: str
+    """``<first 16 hex of the file's sha256>:<start>-<end>``."""
+    doc_id: str
+    start_char: int
+    end_char: int
+    start_line: int
+    end_line: int
+    text: str
+    """Equals the source text at ``[start_char:end_char]``."""
+    lang: str
+    sentences: tuple[Span, ...]
+    """Absolute spans of the passage's sentences, in order."""
+    content: str
+    """What is embedded and searched: the text with markup removed, spaces folded."""
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """One sentence of a passage, scored for a question (rag/query/sentences.py)."""
+
+    start: int
+    end: int
+    row: int
+    """Row of the sentence in the index's sentence vectors."""
+    text: str
+    evidence: float
+    """Cosine similarity plus lexical evidence (what abstention is calibrated on)."""
+    score: float
+    """``evidence`` plus the latent-terms similarity, less the language's share
+    (``ScoringParams.sentence_language_centering``): what orders sentences."""
+    minor: bool
+    """``is_minor``: ranked after every statement."""
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    """A retrieved passage with the scores that ranked it (rag/query/retriever.py)."""
+
+    passage: Passage
+    score: float
+    """Fused score (higher is better); comparable only within one search."""
+    dense: float | None
+    """Cosine similarity to the question (less its language share when centring is
+    on), when the dense ranking found the passage."""
+    lexical: float | None
+    """BM25 score, when the lexical ranking found the passage."""
+    latent: float | None = None
+    """Latent-terms score (rag/index/latent.py), when that ranking found the passage."""
+
+
+@dataclass
+class SearchResult:
+    """What one retrieval found for a question: the passages best first, and what the
+    answer step reuses (the question's vector, terms and scored sentences)."""
+
+    question: str
+    query_vector: np.ndarray
+    """The question's embedding (float32, unit length for the bundled model)."""
+    passages: list[ScoredPassage]
+    """At most ``top_k`` passages, best first."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    """``embed`` (the question's embedding, 0-ish when cached) and ``retrieve``
+    (everything after it), in milliseconds."""
+    query_terms: Terms | None = None
+    """The question's latent terms, when the latent ranking is on."""
+    sentences: dict[str, list[ScoredSentence]] = field(default_factory=dict)
+    """The scored sentences of the reranked passages, by passage id (the answerer
+    reuses them)."""
+    lang: str | None = None
+    """The question's language, when the caller knew it
+    (``ScoringParams.same_language_latent``)."""
+
+
+class Citation(BaseModel):
+    """A span of a source file that supports an answer: data built from a passage,
+    never text a model made up."""
+
+    n: int
+    """The number of its ``[n]`` marker in the answer text."""
+    source: str
+    """Path relative to the corpus folder."""
+    title: str
+    start_char: int
+    end_char: int
+    start_line: int
+    end_line: int
+    quote: str
+    """Equals the source file's text at ``[start_char:end_char]``."""
+    lang: str
+    score: float
+    url: str | None = None
+    """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
+
+
+class Answer(BaseModel):
+    """The Answer JSON of ARCHITECTURE.md: what every interface returns."""
+
+    answer: str
+    citations: list[Citation]
+    abstained: bool
+    mode: str = "extractive"
+    """``extractive``, ``llm`` or ``extractive-fallback`` (an LLM was configured but
+    its answer could not be used)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Codes of ``WarningCode``, alone or as ``"code: detail"``."""
+    conversation_id: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    """``embed``, ``retrieve``, ``answer`` and ``total``, in milliseconds."""
+
+
+@dataclass
+class Draft:
+    """An answerer's answer before ``verify()`` (rag/query/citations.py) checks it."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    mode: str = "extractive"
+    warnings: list[str] = field(default_factory=list)
+    support: float = 0.0
+    """Support score of the best sentence (what abstention compares)."""
+
+
+class Answerer(Protocol):
+    """Turns retrieved passages into a draft answer with citations."""
+
+    def answer(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Draft:
+        """Answer from the retrieved passages, in language ``lang`` (ISO 639-1);
+        ``on_delta`` receives pieces of the answer text as they are ready (an LLM's
+        stream), when the answerer streams. Raises ``AnswerUnusable`` when it cannot
+        give an answer the service may show (the pipeline then answers extractively)."""
+        ...
+
+
+class AnswerUnusable(Exception):
+    """An answerer could not give a usable answer (an LLM that failed, or that cited
+    nothing valid); ``warning`` says why, and the pipeline falls back to the
+    extractive answer with that warning."""
+
+    def __init__(self, warning: str) -> None:
+        super().__init__(warning)
+        self.warning = warning
+
+
+class WarningCode(StrEnum):
+    """Every warning the engine puts in ``Answer.warnings``."""
+
+    LLM_UNAVAILABLE = "llm_unavailable"
+    """The LLM endpoint failed, was unreachable or too slow: the answer is extractive."""
+    LLM_NO_VALID_CITATION = "llm_no_valid_citation"
+    """The LLM's answer cited no passage it was given: the answer is extractive."""
+    LLM_INTERRUPTED = "llm_interrupted"
+    """The LLM's stream broke after part of a checked answer was shown."""
+    LLM_IMAGE_REMOVED = "llm_image_removed"
+    """An image was removed from the LLM's answer."""
+    LLM_LINK_REMOVED = "llm_link_removed"
+    """A link to a host outside the allowlist was removed from the LLM's answer."""
+    INVALID_CITATION = "invalid_citation"
+    """The LLM wrote a marker ``[n]`` that names no passage it was given (detail: it)."""
+    CITATION_MISMATCH = "citation_mismatch"
+    """A citation's quote is no longer its file's text at its offsets (detail: file)."""
+    UNRESOLVED_MARKER = "unresolved_marker"
+    """A marker ``[n]`` names no citation, and was removed (detail: the marker)."""
+    UNKNOWN_TERM = "unknown_term"
+    """The question names a model or product no passage contains (detail: the name)."""
+    NO_QUANTITY = "no_quantity"
+    """The question asks for a quantity and no retrieved sentence states one."""
+
+
+def warning(code: WarningCode, detail: str | None = None) -> str:
+    """The wire form of a warning: ``code``, or ``"code: detail"``."""
+    return code.value if detail is None else f"{code.value}: {detail}"
