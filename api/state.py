@@ -13,9 +13,9 @@ from api.metrics import Metrics
 from api.problems import ApiProblem
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.corpus import detect_language
 from rag.errors import IndexMissingError, RagError
 from rag.indexer import build, current_version
+from rag.text.language import detect_language
 
 log = logging.getLogger("api")
 

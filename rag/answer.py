@@ -25,8 +25,8 @@ import numpy as np
 
 from rag.config import Settings
 from rag.indexer import LoadedIndex
-from rag.lexical import tokenize
 from rag.sentences import Query, SentenceScorer
+from rag.text.segment import tokenize
 from rag.types import (
     Citation,
     Draft,

@@ -21,12 +21,12 @@ from pathlib import Path
 from rag.answer import ExtractiveAnswerer, message, pieces
 from rag.citations import SourceTexts, verify
 from rag.config import Settings
-from rag.corpus import detect_language
 from rag.embedding import load_embedding, model_id
 from rag.errors import QuestionError
 from rag.indexer import LoadedIndex, current_version, open_index
 from rag.llm import LLMAnswerer, build_llm, prompt
 from rag.retriever import Retriever
+from rag.text.language import detect_language
 from rag.types import Answer, Answerer, SearchResult
 
 log = logging.getLogger("rag.chat")

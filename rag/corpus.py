@@ -14,11 +14,10 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from rag.errors import CorpusError
+from rag.text.language import detect_language
 from rag.types import SourceDocument
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -26,9 +25,6 @@ HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-
-# ISO 639-1 codes of the languages we detect; anything else is "und".
-LANGUAGES = ("ms", "id", "vi", "ar", "zh", "en")
 
 
 @dataclass(frozen=True)
@@ -53,23 +49,6 @@ def sha256_bytes(data: bytes) -> str:
 def universal_newlines(text: str) -> str:
     """What Python's text mode does on reading: ``\\r\\n`` and ``\\r`` become ``\\n``."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-@lru_cache(maxsize=1)
-def _detector() -> Any:
-    from lingua import IsoCode639_1, LanguageDetectorBuilder
-
-    codes = [getattr(IsoCode639_1, code.upper()) for code in LANGUAGES]
-    return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
-
-
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of the text's language among LANGUAGES, else ``und``."""
-    sample = " ".join(text[:4000].split())
-    if not any(ch.isalpha() for ch in sample):
-        return "und"
-    language = _detector().detect_language_of(sample)
-    return language.iso_code_639_1.name.lower() if language is not None else "und"
 
 
 _MARKUP = re.compile(

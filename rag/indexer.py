@@ -38,6 +38,7 @@ from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.latent import LATENT_TERMS, SENTENCE_TERMS, LatentIndex, SentenceTerms, supports_latent
 from rag.lexical import LexicalIndex
 from rag.store import Location, VectorStore, drop_server_collections
+from rag.text.normalise import fold_content
 from rag.types import Passage
 
 MANIFEST_FORMAT = 1
@@ -443,7 +444,7 @@ def _sentences(
                 continue
             seen.add((p.doc_id, start, end))
             keys.append([p.doc_id, start, end])
-            texts.append(chunking.fold_content(doc.plain[start:end], doc.kind))
+            texts.append(fold_content(doc.plain[start:end], doc.kind))
     return keys, texts
 
 

@@ -1,18 +1,9 @@
-"""BM25 over the passages, with tokenisation that works for every corpus language.
-
-- Unicode NFKC and case folding.
-- Arabic: diacritics and tatweel removed; alef forms (أ إ آ ٱ) -> ا, ى -> ي,
-  ة -> ه, ؤ -> و, ئ -> ي; the article and its common clitics (ال، وال، بال، كال، فال،
-  لل) stripped from words long enough to keep a stem.
-- Chinese (and other CJK ideographs): overlapping character bigrams.
-- Numbers kept whole ("600,000" -> "600000", "1.5" stays), Latin-script names and
-  model names kept whole as letters-and-digits runs ("DeepSeek", "v3", "h800").
-"""
+"""BM25 over the passages, on the search tokens of rag/text/segment.py
+(``tokenize``: normalised, Arabic articles stripped, Chinese bigrams, numbers and
+model names whole), so it works for every corpus language."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,17 +12,8 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-_AR_DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
-_AR_MAP = str.maketrans(
-    {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"}
-)
-_AR_PREFIX = re.compile(r"^(?:وال|بال|كال|فال|لل|ال)(?=\S{3,})")
-_CJK = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF"
-_TOKEN = re.compile(
-    rf"(?P<num>\d+(?:[.,]\d+)*)|(?P<cjk>[{_CJK}]+)|(?P<word>[^\W\d_{_CJK}](?:[^\W_{_CJK}])*)"
-)
-_THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
-_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
+from rag.text.segment import tokenize
+
 _EMPTY = "\u2205"
 """Placeholder token of a passage with no search tokens (bm25s needs one)."""
 
@@ -44,29 +26,6 @@ def best(ids: Sequence[str], scores: np.ndarray, k: int) -> list[tuple[str, floa
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
-
-
-def normalize_arabic(text: str) -> str:
-    return _AR_DIACRITICS.sub("", text).translate(_AR_MAP)
-
-
-def tokenize(text: str) -> list[str]:
-    """Search tokens of ``text`` (see the module docstring for the rules)."""
-    text = normalize_arabic(unicodedata.normalize("NFKC", text).casefold())
-    tokens: list[str] = []
-    for match in _TOKEN.finditer(text):
-        if match.lastgroup == "num":
-            num = match.group()
-            tokens.append(re.sub(r"[.,]", "", num) if _THOUSANDS.fullmatch(num) else num)
-        elif match.lastgroup == "cjk":
-            run = match.group()
-            tokens.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
-        else:
-            word = match.group()
-            if _ARABIC_LETTER.match(word):
-                word = _AR_PREFIX.sub("", word)
-            tokens.append(word)
-    return tokens
 
 
 class LexicalIndex:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.indexer import LoadedIndex
-from rag.lexical import tokenize
+from rag.text.segment import tokenize
 from rag.types import Passage, ScoredSentence, Terms
 
 LEXICAL_WEIGHT = 0.08

@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
 
-from rag.lexical import tokenize
+from rag.text.segment import tokenize
 
 DIM = 512
 

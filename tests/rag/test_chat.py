@@ -8,7 +8,7 @@ from rag.config import Settings
 from rag.corpus import read_source_text
 from rag.errors import IndexMissingError, QuestionError
 from rag.indexer import build
-from rag.lexical import tokenize
+from rag.text.segment import tokenize
 
 
 def test_entities_are_names_model_names_and_numbers() -> None:

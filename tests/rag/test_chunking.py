@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from rag import chunking, corpus
-from rag.chunking import count_tokens, pack, split, split_sentences
+from rag.chunking import count_tokens, pack, split
+from rag.text.segment import split_sentences
 from tests.conftest import SEEDS
 
 

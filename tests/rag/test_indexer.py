@@ -6,10 +6,10 @@ import shutil
 import pytest
 
 from rag import indexer
-from rag.chunking import fold_content
 from rag.config import Settings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.indexer import build, current_version, open_index
+from rag.text.normalise import fold_content
 
 
 def _ids(settings: Settings) -> dict[str, list[str]]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from rag.lexical import LexicalIndex, normalize_arabic, tokenize
+from rag.lexical import LexicalIndex
+from rag.text.normalise import normalize_arabic
+from rag.text.segment import tokenize
 from tests.conftest import SEEDS
 
 
