@@ -14,7 +14,8 @@ from api.problems import ApiProblem
 from rag.chat import ChatService
 from rag.config import Settings
 from rag.errors import IndexMissingError, RagError
-from rag.indexer import build, current_version
+from rag.index.build import build
+from rag.index.layout import current_version
 from rag.text.language import detect_language
 
 log = logging.getLogger("api")

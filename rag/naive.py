@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from rag import corpus
 from rag.config import Settings
-from rag.embedding import load_embedding, model_id
 from rag.evaluation import Retrieved
-from rag.store import chroma_client
+from rag.index import corpus
+from rag.index.embedding import load_embedding, model_id
+from rag.index.store import chroma_client
 from rag.types import Answer, Citation
 
 TOP_K = 5

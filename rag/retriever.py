@@ -25,8 +25,7 @@ import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
 
 from rag.config import Settings
-from rag.indexer import LoadedIndex
-from rag.latent import supports_latent
+from rag.index.reader import LoadedIndex, supports_latent
 from rag.sentences import SentenceScorer, best_statement
 from rag.text.segment import tokenize
 from rag.types import ScoredPassage, ScoredSentence, SearchResult, Terms

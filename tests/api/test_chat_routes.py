@@ -5,7 +5,7 @@ import json
 import httpx
 from httpx_sse import connect_sse
 
-from rag.corpus import read_source_text
+from rag.index.corpus import read_source_text
 from tests.api.conftest import LiveServer
 
 QUESTION = "Which chip did DeepSeek use, the H800?"

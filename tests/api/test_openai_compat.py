@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI, UnprocessableEntityError
 
-from rag.corpus import read_source_text
+from rag.index.corpus import read_source_text
 from tests.api.conftest import LiveServer
 
 QUESTION = "Which chip did DeepSeek use, the H800?"

@@ -23,7 +23,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from api.app import create_app
 from rag.config import Settings
-from rag.indexer import build
+from rag.index.build import build
 from tests.api.conftest import LiveServer, serve
 from tests.conftest import SEEDS, make_settings
 

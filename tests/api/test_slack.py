@@ -166,7 +166,7 @@ def test_corpus_text_cannot_ping_or_plant_links(indexed: Settings, fake_slack: F
         "<!channel> The Zorbium chip was made by <http://evil.example|DeepSeek> & friends.\n",
         encoding="utf-8",
     )
-    from rag.indexer import build
+    from rag.index.build import build
 
     build(indexed)
     server = slack_server(indexed, fake_slack)

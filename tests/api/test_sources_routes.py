@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.corpus import read_source_text
-from rag.indexer import build
+from rag.index.build import build
+from rag.index.corpus import read_source_text
 from tests.api.conftest import LiveServer, serve
 
 

@@ -5,9 +5,9 @@ import pytest
 from rag.answer import ExtractiveAnswerer
 from rag.chat import ChatService, condense, entities, validate_question
 from rag.config import Settings
-from rag.corpus import read_source_text
 from rag.errors import IndexMissingError, QuestionError
-from rag.indexer import build
+from rag.index.build import build
+from rag.index.corpus import read_source_text
 from rag.text.segment import tokenize
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.indexer import build
-from rag.store import server_client
+from rag.index.build import build
+from rag.index.store import server_client
 from tests.api.conftest import serve
 from tests.servers import free_port
 
@@ -104,13 +104,13 @@ def test_two_api_workers_share_one_server(settings: Settings, chroma_url: str) -
             w.stop()
 
 
-@pytest.mark.parametrize("stage", ["copied", "stored", "manifest", "renamed"])
+@pytest.mark.parametrize("stage", ["write:stored", "write:done"])
 def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_partial(
     settings: Settings, chroma_url: str, stage: str
 ) -> None:
     from tests.rag.test_crash import kill_when_paused, rag_index_paused
 
-    prefix = f"k{stage}"
+    prefix = "k" + stage.replace(":", "-")
     s = settings.model_copy(
         update={"chroma_url": chroma_url, "chroma_prefix": prefix, "abstain_threshold": -1.0}
     )

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import chunking, corpus
-from rag.chunking import count_tokens, pack, split
+from rag.index import chunking, corpus
+from rag.index.chunking import count_tokens, pack, split
 from rag.text.segment import split_sentences
 from tests.conftest import SEEDS
 

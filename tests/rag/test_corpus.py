@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import corpus
 from rag.errors import CorpusError
+from rag.index import corpus
 from tests.conftest import SEEDS
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.indexer import PAUSE_POINTS, build, current_version, versions_dir
+from rag.index.build import PAUSE_POINTS, build
+from rag.index.layout import current_version, versions_dir
 from tests.api.conftest import serve
 from tests.conftest import ROOT
 
@@ -69,7 +70,7 @@ def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage
         kill_when_paused(process, stage)
 
         served = current_version(settings.index_dir)
-        if PAUSE_POINTS.index(stage) < PAUSE_POINTS.index("published"):
+        if PAUSE_POINTS.index(stage) < PAUSE_POINTS.index("publish:done"):
             assert served == first  # nothing half-built is ever current
         service = ChatService(settings)
         answer = service.ask(QUESTION)
@@ -94,7 +95,7 @@ def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage
 def test_second_indexer_is_refused_while_one_runs(settings: Settings) -> None:
     build(settings)
     (settings.corpus_dir / "tea.md").write_text("Longjing tea.", encoding="utf-8")
-    process = rag_index_paused(settings, "embedded")
+    process = rag_index_paused(settings, "embed:done")
     try:
         assert process.stderr is not None
         while not process.stderr.readline().startswith("paused at"):

@@ -9,7 +9,7 @@ import pytest
 
 from rag.cli import main
 from rag.config import Settings
-from rag.indexer import build
+from rag.index.build import build
 
 SET = [
     {

@@ -5,17 +5,20 @@ import shutil
 
 import pytest
 
-from rag import indexer
 from rag.config import Settings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
-from rag.indexer import build, current_version, open_index
+from rag.index import build as indexer
+from rag.index import layout
+from rag.index.build import build
+from rag.index.layout import current_version
+from rag.index.reader import open_index
 from rag.text.normalise import fold_content
 
 
 def _ids(settings: Settings) -> dict[str, list[str]]:
     version = current_version(settings.index_dir)
     assert version
-    manifest = indexer.read_manifest(settings.index_dir, version)
+    manifest = layout.read_manifest(settings.index_dir, version)
     return {d: info["passages"] for d, info in manifest["documents"].items()}
 
 
@@ -123,8 +126,8 @@ def test_second_indexer_is_refused(settings: Settings) -> None:
 
 def test_partial_build_is_removed_and_current_keeps_serving(settings: Settings) -> None:
     first = build(settings)
-    partial = indexer.versions_dir(settings.index_dir) / "20990101T000000-dead00.building"
-    shutil.copytree(indexer.versions_dir(settings.index_dir) / first.version, partial)
+    partial = layout.versions_dir(settings.index_dir) / "20990101T000000-dead00.building"
+    shutil.copytree(layout.versions_dir(settings.index_dir) / first.version, partial)
     assert open_index(settings).version == first.version
     (settings.corpus_dir / "notes.md").write_text(
         "Entirely new notes about Kunming.", encoding="utf-8"
@@ -132,14 +135,14 @@ def test_partial_build_is_removed_and_current_keeps_serving(settings: Settings) 
     second = build(settings)
     assert not partial.exists()
     assert current_version(settings.index_dir) == second.version
-    kept = sorted(p.name for p in indexer.versions_dir(settings.index_dir).iterdir())
+    kept = sorted(p.name for p in layout.versions_dir(settings.index_dir).iterdir())
     assert kept == sorted([first.version, second.version])
 
 
 def test_manifest_records_model_chunking_and_counts(settings: Settings) -> None:
     report = build(settings)
     manifest = json.loads(
-        (indexer.versions_dir(settings.index_dir) / report.version / "manifest.json").read_text()
+        (layout.versions_dir(settings.index_dir) / report.version / "manifest.json").read_text()
     )
     assert manifest["embedding_model"] == "HashEmbedding:hash-bag-512"
     assert manifest["chunking"]["chunk_tokens"] == settings.chunk_tokens

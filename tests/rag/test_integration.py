@@ -8,8 +8,8 @@ from rag import evaluation
 from rag.answer import CORROBORATION, RANK_WEIGHT, TRANSLATION
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.corpus import read_source_text
-from rag.indexer import build
+from rag.index.build import build
+from rag.index.corpus import read_source_text
 from rag.retriever import Retriever
 from rag.sentences import LATENT_WEIGHT, SAME_LANGUAGE_LATENT
 from tests.conftest import ROOT

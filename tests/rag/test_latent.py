@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.latent import LatentIndex, SentenceTerms, heaviest, pack, unpack
+from rag.index.latent import LatentIndex, SentenceTerms, heaviest, pack, unpack
 
 
 def terms(pairs: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.lexical import LexicalIndex
+from rag.index.lexical import LexicalIndex
 from rag.text.normalise import normalize_arabic
 from rag.text.segment import tokenize
 from tests.conftest import SEEDS
@@ -53,8 +53,8 @@ def test_streamed_build_scores_exactly_as_bm25s_own_index(tmp_path) -> None:
     import bm25s
     import numpy as np
 
-    from rag.corpus import load
-    from rag.lexical import _EMPTY
+    from rag.index.corpus import load
+    from rag.index.lexical import _EMPTY
 
     rng = random.Random(3)
     words = ["deepseek", "مقرها", "hangzhou", "芯片", "h800", "600,000", "biaya", "chi phí"]

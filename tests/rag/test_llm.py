@@ -8,8 +8,8 @@ import pytest
 
 from rag.chat import ChatService
 from rag.config import Settings
-from rag.corpus import read_source_text
-from rag.indexer import build
+from rag.index.build import build
+from rag.index.corpus import read_source_text
 from rag.llm import Sanitizer
 from tests.fake_llm import FakeLLM, Reply, passage_number
 

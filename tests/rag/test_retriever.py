@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from rag.config import Settings
-from rag.embedding import load_embedding
-from rag.indexer import build, open_index
+from rag.index.build import build
+from rag.index.embedding import load_embedding
+from rag.index.reader import open_index
 from rag.retriever import Retriever, rrf, weighted
 
 

@@ -10,7 +10,7 @@ import pytest
 from rag import xquad
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.indexer import current_version
+from rag.index.layout import current_version
 from tests.conftest import ROOT, make_settings
 
 CANDIDATES = [

