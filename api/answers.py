@@ -13,9 +13,10 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 
 from api.state import AppState
-from rag.chat import ChatService, validate_question
-from rag.citations import citation_line
 from rag.errors import RagError
+from rag.query.chat import ChatService
+from rag.query.citations import citation_line
+from rag.query.pipeline import validate_question
 from rag.types import Answer, Citation, SearchResult
 
 log = logging.getLogger("api")

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from api.problems import ApiProblem
 from api.state import AppState
-from rag.chat import ChatService
+from rag.query.chat import ChatService
 
 _bearer = HTTPBearer(auto_error=False, description="One of RAG_API_KEYS, when set")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

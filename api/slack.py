@@ -25,8 +25,8 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from api.answers import with_urls
 from api.state import AppState
-from rag.citations import citation_line
 from rag.errors import RagError
+from rag.query.citations import citation_line
 from rag.types import Answer, Citation
 
 log = logging.getLogger("api.slack")

@@ -11,11 +11,11 @@ from typing import Any
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.problems import ApiProblem
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.errors import IndexMissingError, RagError
 from rag.index.build import build
 from rag.index.layout import current_version
+from rag.query.chat import ChatService
 from rag.text.language import detect_language
 
 log = logging.getLogger("api")
@@ -98,7 +98,7 @@ class AppState:
                     self._service = ChatService(self.settings)
                 service = self._service
         service.reload_if_changed()
-        index = service.engine.index
+        index = service.pipeline.index
         if index.version != self._reported_version:
             counts = index.manifest["counts"]
             self.metrics.set_index(index.version, counts["documents"], counts["passages"])
@@ -112,7 +112,7 @@ class AppState:
             self.load_error = None
             # load the language detector and touch the index now, not on the first question
             detect_language("warm up")
-            service.engine.retriever.search("warm up")
+            service.pipeline.retriever.search("warm up")
         except RagError as exc:
             self.load_error = str(exc)
             log.warning("not ready: %s", exc)
@@ -125,9 +125,9 @@ class AppState:
         status: dict[str, Any] = {"version": None, "build": dict(self.index_job.status)}
         if self._service is not None:
             service = self.service()  # on the newest published version
-            manifest = service.engine.index.manifest
+            manifest = service.pipeline.index.manifest
             status.update(
-                version=service.engine.index.version,
+                version=service.pipeline.index.version,
                 embedding_model=manifest["embedding_model"],
                 documents=manifest["counts"]["documents"],
                 passages=manifest["counts"]["passages"],

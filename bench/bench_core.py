@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.index.build import build
+from rag.query.chat import ChatService
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "bench"
@@ -57,7 +57,7 @@ def main() -> int:
         service.ask(q)  # warm-up
     stages: dict[str, list[float]] = {"embed": [], "retrieve": [], "answer": [], "total": []}
     for _ in range(ROUNDS):
-        service.engine.retriever.forget_queries()  # every round embeds every question
+        service.pipeline.retriever.forget_queries()  # every round embeds every question
         for q in questions:
             t = service.ask(q).timings_ms
             for k in stages:

@@ -88,7 +88,7 @@ def serve(size: int, folder: Path) -> dict[str, float]:
     BM25 top 30 and the weighted fusion (the retrieval path without the embedding)."""
     from rag.index.lexical import LexicalIndex
     from rag.index.store import VectorStore
-    from rag.retriever import weighted
+    from rag.query.retriever import weighted
 
     rng = random.Random(size)
     words = vocabulary(rng)

@@ -140,7 +140,7 @@ def format_answer(answer: Any) -> str:
     lines = [answer.answer]
     if answer.citations:
         lines.append("")
-    from rag.citations import citation_line
+    from rag.query.citations import citation_line
 
     lines.extend(citation_line(c, QUOTE_CHARS) for c in answer.citations)
     lines.extend(f"warning: {w}" for w in answer.warnings)
@@ -167,7 +167,7 @@ def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.chat import ChatService
+    from rag.query.chat import ChatService
 
     service = ChatService(settings_from())
     try:
@@ -182,7 +182,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.chat import ChatService
+    from rag.query.chat import ChatService
 
     service = ChatService(settings_from())
     interactive = sys.stdin.isatty()
@@ -279,7 +279,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         key = args.api_key or os.environ.get("RAG_EVAL_API_KEY")
         asker = evaluation.RemoteService(args.against, key)
     else:
-        from rag.chat import ChatService
+        from rag.query.chat import ChatService
 
         asker = evaluation.InProcess(ChatService(settings))
     total = len(items) * (2 if args.compare else 1)

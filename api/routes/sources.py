@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Service, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import Source, SourceSpan
-from rag.chat import ChatService
 from rag.index.layout import DocumentEntry, documents
+from rag.query.chat import ChatService
 
 router = APIRouter(prefix="/v1", tags=["sources"], dependencies=[Depends(authorize)])
 
@@ -31,11 +31,11 @@ HTML_DOC = {
 @router.get("/sources", response_model=list[Source], responses=responses(401, 429, 503))
 async def list_sources(service: Service) -> list[Source]:
     """The documents of the served index."""
-    return [Source(**row) for row in documents(service.engine.index.manifest)]
+    return [Source(**row) for row in documents(service.pipeline.index.manifest)]
 
 
 def _document_text(service: ChatService, source: str) -> tuple[DocumentEntry, str]:
-    info = service.engine.index.manifest["documents"].get(source)
+    info = service.pipeline.index.manifest["documents"].get(source)
     corpus = service.settings.corpus_dir.resolve()
     if info is None or not (corpus / source).resolve().is_relative_to(corpus):
         raise ApiProblem(404, f"no source '{source}' in the index")

@@ -144,7 +144,7 @@ def test_metrics_count_requests_by_route_and_report_the_index(live: LiveServer) 
     assert 'rag_http_requests_total{method="POST",route="/v1/chat",status="200"} 1.0' in text
     assert 'route="/v1/sources/{source:path}",status="404"' in text
     assert "no-such-file" not in text
-    passages = live.app.state.rag.service().engine.index.manifest["counts"]["passages"]
+    passages = live.app.state.rag.service().pipeline.index.manifest["counts"]["passages"]
     assert f"rag_index_passages {float(passages)}" in text
     assert 'rag_stage_duration_seconds_count{stage="retrieve"} 1.0' in text
 

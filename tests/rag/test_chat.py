@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import ExtractiveAnswerer
-from rag.chat import ChatService, condense, entities, validate_question
 from rag.config import Settings
 from rag.errors import IndexMissingError, QuestionError
 from rag.index.build import build
 from rag.index.corpus import read_source_text
+from rag.query.chat import ChatService
+from rag.query.conversation import condense, entities
+from rag.query.pipeline import validate_question
 from rag.text.segment import tokenize
 
 
@@ -70,18 +71,18 @@ def test_unknown_model_name_makes_it_abstain(settings: Settings) -> None:
 def test_service_switches_to_a_new_version_without_restart(settings: Settings) -> None:
     build(settings)
     service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
-    old = service.engine.index.version
+    old = service.pipeline.index.version
     (settings.corpus_dir / "tea.md").write_text(
         "Longjing tea grows near West Lake.", encoding="utf-8"
     )
     build(settings)
     answer = service.ask("Where does Longjing tea grow?")
-    assert service.engine.index.version != old
+    assert service.pipeline.index.version != old
     assert answer.citations[0].source == "tea.md"
 
 
 def test_quantity_questions_and_sentences_in_each_language() -> None:
-    from rag.answer import asks_quantity, states_quantity
+    from rag.query.abstain import asks_quantity, states_quantity
 
     asked = [
         "How many employees does DeepSeek have?",
@@ -140,10 +141,8 @@ def test_a_heading_is_quoted_only_when_nothing_else_is(tmp_path) -> None:
     build(s)
     service = ChatService(s)
     question = "Who hires Longjing tea pickers every spring?"
-    search = service.engine.retriever.search(question)
-    answerer = service.engine.answerer
-    assert isinstance(answerer, ExtractiveAnswerer)
-    ranked = answerer.candidates(set(tokenize(question)), search)
+    search = service.pipeline.search(question)
+    ranked = service.pipeline.extractive.scorer.candidates(set(tokenize(question)), search)
     heading = next(c for c in ranked if c.minor)
     statement = next(c for c in ranked if not c.minor)
     assert heading.score > statement.score

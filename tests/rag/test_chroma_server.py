@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.index.build import build
 from rag.index.store import server_client
+from rag.query.chat import ChatService
 from tests.api.conftest import serve
 from tests.servers import free_port
 
@@ -71,7 +71,7 @@ def test_index_ask_and_reindex_against_a_server(settings: Settings, chroma_url: 
     assert second.embedded > 0
     assert collections(chroma_url, "t1") == {f"t1-{first.version}", f"t1-{second.version}"}
     assert service.ask("Where does Longjing tea grow?").citations[0].source == "tea.md"
-    store = service.engine.index.vectors
+    store = service.pipeline.index.vectors
     assert store.count() == second.passages  # copied from the old version, plus the delta
     assert build(s).embedded == 0  # unchanged: nothing embedded, no new collection
     third_corpus = s.corpus_dir / "notes.md"
@@ -124,7 +124,7 @@ def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_parti
         assert len(collections(chroma_url, prefix)) == 2
         r = httpx.post(worker.url + "/v1/chat", json={"message": QUESTION}, timeout=30)
         assert r.status_code == 200 and r.json()["citations"][0]["source"] == "notes.md"
-        assert ChatService(s).engine.index.version == first
+        assert ChatService(s).pipeline.index.version == first
     finally:
         if process.poll() is None:
             process.kill()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.citations import SourceTexts, verify
+from rag.query.citations import SourceTexts, verify
 from rag.types import Citation
 
 

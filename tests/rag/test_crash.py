@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.index.build import PAUSE_POINTS, build
 from rag.index.layout import current_version, versions_dir
+from rag.query.chat import ChatService
 from tests.api.conftest import serve
 from tests.conftest import ROOT
 
@@ -89,7 +89,7 @@ def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage
     # ...and keeps only the new version and the one before it: no partial build remains
     assert not any(name.endswith(".building") for name in leftovers), leftovers
     assert report.version in leftovers and len(leftovers) <= 2
-    assert "tea.md" in ChatService(settings).engine.index.manifest["documents"]
+    assert "tea.md" in ChatService(settings).pipeline.index.manifest["documents"]
 
 
 def test_second_indexer_is_refused_while_one_runs(settings: Settings) -> None:

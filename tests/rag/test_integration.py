@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from rag import evaluation
-from rag.answer import CORROBORATION, RANK_WEIGHT, TRANSLATION
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.index.build import build
 from rag.index.corpus import read_source_text
-from rag.retriever import Retriever
-from rag.sentences import LATENT_WEIGHT, SAME_LANGUAGE_LATENT
+from rag.query.chat import ChatService
+from rag.query.params import DEFAULT
+from rag.query.retriever import Retriever
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -34,7 +33,7 @@ def test_english_question_is_answered_from_the_arabic_article(service: ChatServi
 
 
 def test_latent_terms_bridge_an_english_question_to_arabic_text(service: ChatService) -> None:
-    retriever = service.engine.retriever
+    retriever = service.pipeline.retriever
     index = retriever.index
     assert retriever.uses_latent and index.latent is not None
     assert index.manifest["latent_terms"] > 0
@@ -51,7 +50,7 @@ def test_latent_terms_bridge_an_english_question_to_arabic_text(service: ChatSer
     without = Retriever(
         index,
         retriever.embedding,
-        service.settings.model_copy(update={**fusion, "latent_weight": 0.0}),
+        service.settings.model_copy(update={**fusion, "fusion_latent_weight": 0.0}),
     )
     assert not without.uses_latent
     assert "صندوق تحوط" not in without.search(question).passages[0].passage.text
@@ -64,33 +63,33 @@ def test_sentence_latent_terms_pick_the_sentence_that_answers(service: ChatServi
     retrieved passages both ways: only the sentences' terms differ."""
     from dataclasses import replace
 
-    index = service.engine.index
+    index = service.pipeline.index
     assert index.sentence_terms is not None
     assert len(index.sentence_terms) == index.sentence_vectors.shape[0]
     assert index.manifest["sentence_latent_terms"] > 0
     question = "By how much do AI inference costs fall every year?"
-    answerer = service.engine.answerer
-    search = service.engine.retriever.search(question)
+    pipeline = service.pipeline
+    search = pipeline.search(question)
     assert search.query_terms is not None
-    with_terms = answerer.answer(question, search, "en")
+    with_terms = pipeline.answer_search(question, search, "en")
     assert "85-90%" in with_terms.citations[0].quote
     # the same passages, their sentences scored without the question's latent terms
-    plain = answerer.answer(question, replace(search, query_terms=None, sentences={}), "en")
+    plain = pipeline.answer_search(question, replace(search, query_terms=None, sentences={}), "en")
     assert "85-90%" not in plain.citations[0].quote
 
 
 def test_latent_terms_weigh_less_in_the_question_language(service: ChatService) -> None:
     """Latent terms bridge languages; for a sentence in the question's own language
-    they count SAME_LANGUAGE_LATENT, not LATENT_WEIGHT. The chat passes the language it
-    detects down to the sentence scores."""
-    index = service.engine.index
+    they count ``same_language_latent``, not ``sentence_latent_weight``. The chat
+    passes the language it detects down to the sentence scores."""
+    index = service.pipeline.index
     assert index.sentence_terms is not None
     question = "Berapakah pengurangan kos inferens AI setiap tahun?"  # detected as "id"
-    retriever = service.engine.retriever
+    retriever = service.pipeline.retriever
     unknown = retriever.search(question)
     malay = retriever.search(question, lang="id")  # Indonesian and Malay count as one
     assert malay.query_terms is not None and malay.sentences.keys() == unknown.sentences.keys()
-    gap = LATENT_WEIGHT - SAME_LANGUAGE_LATENT
+    gap = DEFAULT.sentence_latent_weight - DEFAULT.same_language_latent
     differences = []
     for pid, sentences in malay.sentences.items():
         lang = index.passages[pid].lang
@@ -109,7 +108,7 @@ def test_latent_terms_weigh_less_in_the_question_language(service: ChatService) 
         for s in malay.sentences.get(p.passage.passage_id, [])
         if (s.start, s.end) == (first.start_char, first.end_char)
     )
-    assert first.score == pytest.approx(score - RANK_WEIGHT * rank, abs=1e-4)
+    assert first.score == pytest.approx(score - DEFAULT.rank_weight * rank, abs=1e-4)
     assert index.passages[malay.passages[rank].passage.passage_id].lang == "ms"
 
 
@@ -119,7 +118,7 @@ def test_language_centring_lets_a_malay_question_reach_arabic_text(
     """Who founded DeepSeek is said only in the Arabic article; asked in Malay, the
     Malay and Indonesian passages fill the top five unless the language's share of
     the similarity is taken out."""
-    retriever = service.engine.retriever
+    retriever = service.pipeline.retriever
     assert set(retriever.index.centroids) == {"ar", "id", "ms", "vi"}
     question = "Siapakah pengasas DeepSeek?"
 
@@ -150,14 +149,14 @@ def test_a_translation_is_cited_as_corroboration(service: ChatService) -> None:
     quotes = {c.source: c.quote for c in answer.citations}
     assert "BYD" in quotes.get("000_4e8c4266a0f18bf2.txt", "")
     assert "BYD" in quotes.get("002_98ecf97c89e8fcd1.txt", "")
-    index = service.engine.index
+    index = service.pipeline.index
     rows = []
     for quote in (quotes["000_4e8c4266a0f18bf2.txt"], quotes["002_98ecf97c89e8fcd1.txt"]):
         c = next(c for c in answer.citations if c.quote == quote)
         rows.append(index.sentence_rows[(c.source, c.start_char, c.end_char)])
     raw = index.sentence_vectors[rows[0]] @ index.sentence_vectors[rows[1]]
     malay, vietnamese = index.meanings(rows, ["ms", "vi"])
-    assert raw < CORROBORATION <= 1 and malay @ vietnamese >= TRANSLATION
+    assert raw < DEFAULT.corroboration <= 1 and malay @ vietnamese >= DEFAULT.translation
     # the Arabic sentence on DeepSeek's home city is not a translation of it
     arabic_text = read_source_text(service.settings.corpus_dir, "004_1dc07bb43c1f175e.txt")
     other = next(
@@ -166,7 +165,7 @@ def test_a_translation_is_cited_as_corroboration(service: ChatService) -> None:
         if doc.startswith("004") and "Hangzhou" in arabic_text[start:end]
     )
     malay, arabic = index.meanings([rows[0], other], ["ms", "ar"])
-    assert malay @ arabic < TRANSLATION
+    assert malay @ arabic < DEFAULT.translation
 
 
 def test_off_topic_question_abstains_in_its_language(service: ChatService) -> None:

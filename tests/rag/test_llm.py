@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from rag.chat import ChatService
 from rag.config import Settings
 from rag.index.build import build
 from rag.index.corpus import read_source_text
-from rag.llm import Sanitizer
+from rag.query.chat import ChatService
+from rag.query.sanitize import Sanitizer
 from tests.fake_llm import FakeLLM, Reply, passage_number
 
 QUESTION = "Which chip did DeepSeek use, the H800?"

@@ -6,7 +6,7 @@ from rag.config import Settings
 from rag.index.build import build
 from rag.index.embedding import load_embedding
 from rag.index.reader import open_index
-from rag.retriever import Retriever, rrf, weighted
+from rag.query.retriever import Retriever, rrf, weighted
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -50,7 +50,7 @@ def test_a_repeated_question_is_not_embedded_again(settings: Settings) -> None:
 
 
 def test_bm25_weight_follows_how_much_of_the_question_the_corpus_knows() -> None:
-    from rag.retriever import coverage
+    from rag.query.retriever import coverage
 
     vocabulary = {"deepseek", "v3", "biaya"}
     assert coverage(["deepseek", "v3", "cost", "train"], vocabulary) == 0.5

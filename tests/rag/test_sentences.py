@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.sentences import is_minor
+from rag.query.sentences import is_minor
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,16 @@ extractive ones.
 
 Opt-in: set ``RAG_LLM_BASE_URL`` and ``RAG_LLM_MODEL``. The retrieved passages go to
 the model numbered, fenced with a per-request nonce and labelled as untrusted quoted
-material (prompts in ``rag/prompts/``). What comes back is filtered while it streams:
-``[n]`` markers that name no passage given to the model are removed, Markdown images,
-HTML images and links to hosts outside the allowlist are stripped (the exfiltration
-route through rendered answers). Each remaining ``[n]`` becomes a citation of the
-sentence of passage ``n`` closest to the claim it follows. An answer with no valid
-citation falls back to the extractive answer (``mode: extractive-fallback``); an
-unreachable, slow or failing LLM falls back with ``warnings: ["llm_unavailable"]``.
+material (prompts in ``rag/prompts/``). What comes back is filtered while it streams
+(rag/query/sanitize.py): ``[n]`` markers that name no passage given to the model are
+removed, Markdown images, HTML images and links to hosts outside the allowlist are
+stripped. Each remaining ``[n]`` becomes a citation of the sentence of passage ``n``
+closest to the claim it follows.
+
+The model is asked only when the pipeline did not abstain (rag/query/abstain.py).
+An answer with no valid citation raises ``AnswerUnusable("llm_no_valid_citation")``,
+an unreachable, slow or failing LLM ``AnswerUnusable("llm_unavailable")``: the
+pipeline then answers extractively (``mode: extractive-fallback``) with that warning.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,10 +28,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.answer import ExtractiveAnswerer, message
-from rag.citations import MARKER
 from rag.config import Settings
+from rag.index.reader import LoadedIndex
+from rag.query.abstain import message
+from rag.query.citations import MARKER, cite
+from rag.query.sanitize import Sanitizer
 from rag.types import (
+    AnswerUnusable,
     Citation,
     Draft,
     ScoredPassage,
@@ -41,6 +46,7 @@ from rag.types import (
 log = logging.getLogger("rag.llm")
 
 NO_ANSWER = "NO_ANSWER"
+"""What the prompt asks the model to reply when the passages do not answer."""
 LANGUAGES = {
     "en": "English",
     "ms": "Malay",
@@ -55,6 +61,7 @@ Delta = Callable[[str], None]
 
 @cache
 def prompt(name: str) -> str:
+    """The text of ``rag/prompts/NAME``."""
     return resources.files("rag.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
@@ -92,113 +99,19 @@ def fence(passages: list[ScoredPassage], nonce: str) -> str:
     return "\n\n".join(blocks)
 
 
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_HTML_IMAGE = re.compile(r"<img\b[^>]*>?", re.IGNORECASE)
-_LINK = re.compile(r"\[([^\]]*)\]\(\s*([^)\s]*)[^)]*\)")
-_BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s)\]>]+", re.IGNORECASE)
-
-
-class Sanitizer:
-    """Filters LLM text as it streams. Text is released only up to a whitespace where
-    no bracket, parenthesis or tag is open, so a link or marker is never cut in two
-    and the released pieces joined equal ``clean(full text)``. Nothing is released
-    before the first valid citation marker (an answer that has none falls back)."""
-
-    def __init__(self, valid: set[int], allowed_hosts: set[str]) -> None:
-        self.valid = valid
-        self.allowed_hosts = allowed_hosts
-        self._held = ""
-        self._released: list[str] = []
-        self.cited = False
-        self.warnings: list[str] = []
-
-    def _host_allowed(self, url: str) -> bool:
-        host = (urlparse(url).hostname or "").lower()
-        return bool(host) and host in self.allowed_hosts
-
-    def clean(self, text: str) -> str:
-        def image(match: re.Match[str]) -> str:
-            self.warnings.append(warning(WarningCode.LLM_IMAGE_REMOVED))
-            return ""
-
-        def link(match: re.Match[str]) -> str:
-            if self._host_allowed(match.group(2)):
-                return match.group(0)
-            self.warnings.append(warning(WarningCode.LLM_LINK_REMOVED))
-            return match.group(1)
-
-        def bare(match: re.Match[str]) -> str:
-            if self._host_allowed(match.group(0)):
-                return match.group(0)
-            self.warnings.append(warning(WarningCode.LLM_LINK_REMOVED))
-            return ""
-
-        def marker(match: re.Match[str]) -> str:
-            n = int(match.group(1))
-            if n in self.valid:
-                self.cited = True
-                return match.group(0)
-            self.warnings.append(warning(WarningCode.INVALID_CITATION, f"[{n}]"))
-            return ""
-
-        text = _IMAGE.sub(image, text)
-        text = _HTML_IMAGE.sub(image, text)
-        text = _LINK.sub(link, text)
-        text = _BARE_URL.sub(bare, text)
-        return MARKER.sub(marker, text)
-
-    @staticmethod
-    def _safe_cut(text: str) -> int:
-        """Length of the longest prefix that ends at whitespace with nothing open."""
-        depth = {"[": 0, "(": 0, "<": 0}
-        closing = {"]": "[", ")": "(", ">": "<"}
-        cut = 0
-        for i, ch in enumerate(text):
-            if ch in depth:
-                depth[ch] += 1
-            elif ch in closing and depth[closing[ch]] > 0:
-                depth[closing[ch]] -= 1
-            elif ch.isspace() and not any(depth.values()):
-                cut = i + 1
-        return cut
-
-    def feed(self, delta: str) -> str:
-        """Take a piece of model output; return what may be shown now ('' if none)."""
-        self._held += delta
-        cut = self._safe_cut(self._held)
-        if cut == 0:
-            return ""
-        piece = self.clean(self._held[:cut])
-        self._held = self._held[cut:]
-        self._released.append(piece)
-        if not self.cited:
-            return ""
-        out = "".join(self._released)
-        self._released = []
-        return out
-
-    def finish(self) -> str:
-        """What is left to show at the end of the stream."""
-        if self._held:
-            self._released.append(self.clean(self._held))
-            self._held = ""
-        out = "".join(self._released)
-        self._released = []
-        return out
-
-
 class LLMAnswerer:
-    """Writes answers with an LLM; falls back to ``extractive`` (see the module doc)."""
+    """Writes answers with an LLM (a llama-index LLM, ``build_llm``); see the module
+    doc. ``embed_query`` embeds a claim of the answer to find the sentence it cites."""
 
     def __init__(
         self,
         llm: Any,
-        extractive: ExtractiveAnswerer,
+        index: LoadedIndex,
         embed_query: Callable[[str], np.ndarray],
         settings: Settings,
     ) -> None:
         self.llm = llm
-        self.extractive = extractive
+        self.index = index
         self.embed_query = embed_query
         self.settings = settings
         hosts = {h.lower() for h in settings.llm_link_hosts}
@@ -207,6 +120,8 @@ class LLMAnswerer:
         self.allowed_hosts = hosts - {""}
 
     def messages(self, question: str, search: SearchResult, lang: str) -> list[Any]:
+        """The chat messages: the system prompt (answer in ``lang``), then the fenced
+        passages and the question."""
         from llama_index.core.llms import ChatMessage, MessageRole
 
         system = prompt("answer_system.txt").format(language=LANGUAGES.get(lang, "English"))
@@ -218,13 +133,6 @@ class LLMAnswerer:
             ChatMessage(role=MessageRole.USER, content=user),
         ]
 
-    @staticmethod
-    def _fallback(extractive: Draft, warning: str) -> Draft:
-        """The extractive answer (already made as the gate), marked as a fallback."""
-        return replace(
-            extractive, mode="extractive-fallback", warnings=[warning, *extractive.warnings]
-        )
-
     def _stream(self, messages: list[Any]) -> Iterator[str]:
         for chunk in self.llm.stream_chat(messages):
             if chunk.delta:
@@ -233,9 +141,9 @@ class LLMAnswerer:
     def answer(
         self, question: str, search: SearchResult, lang: str, on_delta: Delta | None = None
     ) -> Draft:
-        gate = self.extractive.answer(question, search, lang)
-        if gate.abstained:
-            return gate  # nothing retrieved supports it: no reason to ask the model
+        """The model's answer from ``search``'s passages, its checked text streamed to
+        ``on_delta`` (nothing before its first valid marker). A ``NO_ANSWER`` reply is
+        an abstention (mode ``llm``). Raises AnswerUnusable (module doc)."""
         valid = set(range(1, len(search.passages) + 1))
         sanitizer = Sanitizer(valid, self.allowed_hosts)
         shown: list[str] = []
@@ -254,27 +162,23 @@ class LLMAnswerer:
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
-                return self._fallback(gate, warning(WarningCode.LLM_UNAVAILABLE))
+                raise AnswerUnusable(warning(WarningCode.LLM_UNAVAILABLE)) from exc
             # part of a checked answer was already shown: finish with what it holds
             sanitizer.warnings.append(warning(WarningCode.LLM_INTERRUPTED))
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
-            return Draft(message("abstain", lang), [], True, mode="llm", support=gate.support)
+            return Draft(message("abstain", lang), [], True, mode="llm")
         if not sanitizer.cited:
-            return self._fallback(gate, warning(WarningCode.LLM_NO_VALID_CITATION))
+            raise AnswerUnusable(warning(WarningCode.LLM_NO_VALID_CITATION))
         show(tail)
         text = "".join(shown)
         citations = self.citations(text, search)
-        return Draft(
-            text, citations, False, mode="llm", warnings=sanitizer.warnings, support=gate.support
-        )
+        return Draft(text, citations, False, mode="llm", warnings=sanitizer.warnings)
 
     def passage_citations(self, search: SearchResult) -> list[Citation]:
         """The passages given to the model, numbered as it sees them."""
         return [
-            self.extractive.citation_for(
-                n, s.passage, s.passage.start_char, s.passage.end_char, s.score
-            )
+            cite(self.index, n, s.passage, s.passage.start_char, s.passage.end_char, s.score)
             for n, s in enumerate(search.passages, start=1)
         ]
 
@@ -282,7 +186,7 @@ class LLMAnswerer:
         """One citation per passage number used: the passage's sentence closest to the
         claim (the answer sentence holding the marker), so a citation is a sentence
         span, not a whole chunk. Numbers stay those the model saw."""
-        index = self.extractive.index
+        index = self.index
         used = sorted({int(n) for n in MARKER.findall(text)})
         claims = _claims(text)
         out: list[Citation] = []
@@ -294,7 +198,7 @@ class LLMAnswerer:
             scores = index.sentence_vectors[rows] @ vector
             best = int(np.argmax(scores))
             start, end = passage.sentences[best]
-            out.append(self.extractive.citation_for(n, passage, start, end, float(scores[best])))
+            out.append(cite(index, n, passage, start, end, float(scores[best])))
         return out
 
 
@@ -302,4 +206,5 @@ _CLAIM_END = re.compile(r"(?<=[.!?。！？؟])\s+|\n+")
 
 
 def _claims(text: str) -> list[str]:
+    """The sentences of an answer text."""
     return [c for c in _CLAIM_END.split(text) if c.strip()]

@@ -1,12 +1,12 @@
 """Hybrid retrieval: dense (Chroma), BM25 and, when the embedding has a sparse head,
-latent-terms (rag/latent.py) rankings over the same passages, fused.
+latent-terms (rag/index/latent.py) rankings over the same passages, fused.
 
 Two fusion methods (``Settings.fusion``):
 
 - ``rrf``: reciprocal rank fusion, ``sum(1 / (rrf_k + rank))`` over the rankings.
-- ``weighted``: ``w * dense + (1 - w) * coverage * bm25 + latent_weight * latent``,
-  each min-max normalised over the candidates; a passage missing from a ranking
-  scores 0 there.
+- ``weighted``: ``w * dense + (1 - w) * coverage * bm25 + fusion_latent_weight *
+  latent``, each min-max normalised over the candidates; a passage missing from a
+  ranking scores 0 there.
 
 Then the first ``rerank_depth`` fused passages are reranked by their best sentence
 (``Retriever.rerank``; the rest keep their fused order), and the first ``top_k`` are
@@ -26,7 +26,7 @@ from llama_index.core.embeddings import BaseEmbedding
 
 from rag.config import Settings
 from rag.index.reader import LoadedIndex, supports_latent
-from rag.sentences import SentenceScorer, best_statement
+from rag.query.sentences import SentenceScorer, best_statement
 from rag.text.segment import tokenize
 from rag.types import ScoredPassage, ScoredSentence, SearchResult, Terms
 
@@ -75,6 +75,11 @@ QUERY_CACHE = 4096
 
 
 class Retriever:
+    """Hybrid retrieval over one opened index (see the module doc), with the question
+    embedded by ``embedding`` (the model the index was built with) and its sentences
+    scored by ``scorer`` (shared with the answerer). Keeps the vectors and latent
+    terms of the last QUERY_CACHE questions. Safe to share between threads."""
+
     def __init__(
         self,
         index: LoadedIndex,
@@ -89,7 +94,9 @@ class Retriever:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._terms: OrderedDict[str, Terms] = OrderedDict()
         self.uses_latent = (
-            index.latent is not None and settings.latent_weight > 0 and supports_latent(embedding)
+            index.latent is not None
+            and settings.fusion_latent_weight > 0
+            and supports_latent(embedding)
         )
         self._vocabulary = index.lexical.document_frequencies().keys()
         self._lock = threading.Lock()
@@ -110,6 +117,8 @@ class Retriever:
         return value
 
     def embed_query(self, question: str) -> np.ndarray:
+        """The question's embedding (read-only float32 vector), cached."""
+
         def make() -> np.ndarray:
             vector = np.asarray(self.embedding.get_query_embedding(question), dtype=np.float32)
             vector.setflags(write=False)
@@ -118,6 +127,8 @@ class Retriever:
         return self._remembered(self._vectors, question, make)
 
     def latent_query(self, question: str) -> Terms:
+        """The question's latent terms (the embedding's sparse head), cached."""
+
         def make() -> Terms:
             return self.embedding.latent_terms([question])[0]  # type: ignore[attr-defined]
 
@@ -163,6 +174,15 @@ class Retriever:
         query_vector: np.ndarray | None = None,
         lang: str | None = None,
     ) -> SearchResult:
+        """The ``top_k`` passages (default ``Settings.top_k``) best answering
+        ``question``, best first, with their fused (and, for the first
+        ``rerank_depth``, reranked) scores and the scored sentences of the reranked
+        ones. Each ranking takes ``Settings.candidates`` passages.
+
+        ``query_vector``: the question's embedding when the caller has it (else it is
+        embedded, or taken from the cache). ``lang``: the question's language (ISO
+        639-1) when known: a sentence in it gets ``ScoringParams.same_language_latent``.
+        ``timings_ms`` of the result: ``embed`` and ``retrieve``, in milliseconds."""
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -186,7 +206,7 @@ class Retriever:
                 share = coverage(tokens, self._vocabulary)
             fused = weighted(dense, lexical, self.settings.fusion_dense_weight, share)
             for pid, score in _minmax(latent).items():
-                fused[pid] = fused.get(pid, 0.0) + self.settings.latent_weight * score
+                fused[pid] = fused.get(pid, 0.0) + self.settings.fusion_latent_weight * score
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
         depth = self.settings.rerank_depth
         scored: dict[str, list[ScoredSentence]] = {}

@@ -1,4 +1,4 @@
-"""Citations are data built from passages, never text a model made up.
+"""Citations are data built from passages (``cite``), never text a model made up.
 
 ``verify`` is the last step of every answer: it drops any ``[n]`` marker that names
 no citation, and any citation whose quote is no longer the text of its source file
@@ -12,10 +12,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.index.reader import read_source_text
-from rag.types import Citation, WarningCode, warning
+from rag.index.reader import LoadedIndex, read_source_text
+from rag.types import Citation, Passage, WarningCode, warning
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
+"""A citation marker in answer text: ``[n]``, n of one to three digits."""
+
+
+def cite(
+    index: LoadedIndex, n: int, passage: Passage, start: int, end: int, score: float
+) -> Citation:
+    """Citation ``n`` of the span ``[start, end)`` (absolute character offsets, inside
+    the passage) of the passage's file, with its lines, its document's title and
+    language, and ``score`` rounded to 4 places."""
+    offset = start - passage.start_char
+    quote = passage.text[offset : end - passage.start_char]
+    start_line = passage.start_line + passage.text.count("\n", 0, offset)
+    doc = index.document(passage.doc_id)
+    return Citation(
+        n=n,
+        source=passage.doc_id,
+        title=doc["title"],
+        start_char=start,
+        end_char=end,
+        start_line=start_line,
+        end_line=start_line + quote.count("\n"),
+        quote=quote,
+        lang=doc["lang"],
+        score=round(score, 4),
+    )
 
 
 def citation_line(

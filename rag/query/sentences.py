@@ -1,16 +1,14 @@
 """How well each sentence of a passage answers a question: shared by retrieval (which
-reranks its best passages by their best sentence) and the extractive answerer (which
-quotes the best sentences).
+reranks its best passages by their best sentence), abstention (which measures the
+support of the best one) and the extractive answerer (which quotes the best ones).
 
 A sentence's score is the cosine similarity of its embedding with the question's,
 plus lexical evidence (the IDF-weighted share of the question's tokens it contains:
 numbers, names, rare words), plus, when the index has them, the cosine of its latent
-terms with the question's (rag/latent.py: concepts of the multilingual model, so an
-English question and an Arabic sentence share them where they share no word).
-
-Measured on XQuAD (questions on 1190 paragraphs, sentence that holds the gold answer
-ranked first among the top passages' sentences): en->ar 0.617 -> 0.646 and en->vi
-0.603 -> 0.644 with the latent terms at LATENT_WEIGHT; on the dev set 0.769 -> 0.872.
+terms with the question's (rag/index/latent.py: concepts of the multilingual model,
+so an English question and an Arabic sentence share them where they share no word),
+less its language's share of the similarity. The weights are ``ScoringParams``
+(rag/query/params.py), with where each comes from.
 """
 
 from __future__ import annotations
@@ -23,22 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index.reader import LoadedIndex
+from rag.query.params import DEFAULT, ScoringParams
 from rag.text.segment import tokenize
-from rag.types import Passage, ScoredSentence, Terms
+from rag.types import Passage, ScoredSentence, SearchResult, Terms
 
-LEXICAL_WEIGHT = 0.08
-"""Weight of the IDF-weighted token overlap next to cosine similarity."""
-LATENT_WEIGHT = 0.7
-"""Weight of the cosine of the question's and the sentence's latent terms."""
-SAME_LANGUAGE_LATENT = 0.35
-"""The same weight for a sentence in the question's language. Latent terms bridge
-languages; within one, words and the embedding already meet, and the terms' noise
-costs: answers quoting the gold in their first quote on XQuAD at 0.7 -> 0.35 -> 0,
-vi:vi 0.746 -> 0.765 -> 0.772, ar:ar 0.713 -> 0.720 -> 0.724, en:en 0.812 -> 0.814 ->
-0.798."""
-LANGUAGE_CENTERING = 1.0
-"""A sentence's score is less this times the question's similarity to the mean vector
-of the sentence's language (as in retrieval: rag/retriever.py ``Retriever.centred``)."""
 BASELINE_SAMPLE = 4096
 """Sentences that estimate a question's baseline similarity to the corpus."""
 TEXT_CACHE = 200_000
@@ -88,14 +74,43 @@ class Query:
     terms: Terms | None
     """The question's latent terms, when the latent ranking is on."""
     shift: dict[str, float]
-    """What a sentence of each language scores less (LANGUAGE_CENTERING)."""
+    """What a sentence of each language scores less
+    (``ScoringParams.sentence_language_centering``)."""
     lang: str | None = None
-    """The question's language, when known (SAME_LANGUAGE_LATENT)."""
+    """The question's language, when known (``ScoringParams.same_language_latent``)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage that an answer may quote."""
+
+    passage: Passage
+    sentence: ScoredSentence
+    score: float
+    """The sentence's score less the rank prior (``ScoringParams.rank_weight``):
+    orders sentences."""
+    support: float
+    """Its evidence (no latent terms, no rank prior) above the question's baseline
+    similarity to the corpus: what the abstention threshold is calibrated on."""
+
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
+
+    @property
+    def minor(self) -> bool:
+        """A minor sentence (``is_minor``): quoted only when nothing else is."""
+        return self.sentence.minor
 
 
 class SentenceScorer:
-    def __init__(self, index: LoadedIndex) -> None:
+    """Scores the sentences of passages for a question (see the module doc). Holds
+    the corpus's IDF of each search token, a sample of sentence vectors for the
+    question's baseline, and a cache of each sentence's tokens."""
+
+    def __init__(self, index: LoadedIndex, params: ScoringParams = DEFAULT) -> None:
         self.index = index
+        self.params = params
         n = max(1, len(index.passages))
         df = index.lexical.document_frequencies()
         self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
@@ -132,11 +147,14 @@ class SentenceScorer:
         terms: Terms | None,
         lang: str | None = None,
     ) -> Query:
+        """The question prepared for scoring: its distinct search tokens
+        ``q_tokens``, its ``vector``, its latent ``terms`` (or None) and language."""
         weights = {t: self.idf.get(t, self._max_idf) for t in set(q_tokens)}
         total = sum(weights.values())
         share = {t: w / total for t, w in weights.items()} if total > 0 else {}
         similarity = self.index.language_similarity(vector)
-        shift = {lang: LANGUAGE_CENTERING * s for lang, s in similarity.items()}
+        weight = self.params.sentence_language_centering
+        shift = {lang: weight * s for lang, s in similarity.items()}
         return Query(vector, share, terms, shift, lang)
 
     def sentences(self, passage: Passage) -> Iterator[tuple[int, int, int, str]]:
@@ -163,13 +181,37 @@ class SentenceScorer:
         out = []
         shift = query.shift.get(passage.lang, 0.0)
         same = query.lang is not None and _language(passage.lang) == _language(query.lang)
-        latent_weight = SAME_LANGUAGE_LATENT if same else LATENT_WEIGHT
+        params = self.params
+        latent_weight = params.same_language_latent if same else params.sentence_latent_weight
         for (start, end, row, text), cosine, lat in zip(spans, cosines, latent, strict=True):
             tokens, minor = self.of_text(row, text)
             overlap = sum(query.share.get(t, 0.0) for t in tokens)
-            evidence = float(cosine) + LEXICAL_WEIGHT * overlap
+            evidence = float(cosine) + params.lexical_weight * overlap
             score = evidence + latent_weight * float(lat) - shift
             out.append(ScoredSentence(start, end, row, text, evidence, score, minor))
+        return out
+
+    def candidates(self, q_tokens: Collection[str], search: SearchResult) -> list[Candidate]:
+        """The sentences of the retrieved passages (each once), statements first, best
+        first: scored by retrieval when it reranked their passage, else here."""
+        query: Query | None = None
+        baseline = self.baseline(search.query_vector)
+        seen: set[int] = set()
+        out: list[Candidate] = []
+        for rank, scored in enumerate(search.passages):
+            sentences = search.sentences.get(scored.passage.passage_id)
+            if sentences is None:
+                if query is None:
+                    query = self.query(
+                        q_tokens, search.query_vector, search.query_terms, search.lang
+                    )
+                sentences = self.score(query, scored.passage)
+            for s in sentences:
+                if s.row not in seen:
+                    seen.add(s.row)
+                    score = s.score - self.params.rank_weight * rank
+                    out.append(Candidate(scored.passage, s, score, s.evidence - baseline))
+        out.sort(key=lambda c: (c.minor, -c.score))
         return out
 
 

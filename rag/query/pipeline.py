@@ -1,0 +1,276 @@
+"""The pipeline: question -> verified Answer, stateless (no conversation store, no
+reload): what the chat service, the eval runner, XQuAD and the benchmarks all answer
+through.
+
+    question (+ earlier standalone questions)
+      -> condense       follow-up -> standalone question (rag/query/conversation.py)
+      -> retrieve       dense + BM25 + latent terms, fused, reranked (retriever.py)
+      -> abstain?       does the corpus answer it? if not: say so, cite nothing
+                        (abstain.py); no answerer runs
+      -> answer         the LLM answerer when one is configured (llm.py), else the
+                        extractive one (extractive.py); an unusable LLM answer falls
+                        back to the extractive one (mode ``extractive-fallback``)
+      -> verify         every [n] resolves, every quote is its file's text at its
+                        offsets (citations.py); none left: abstain
+      -> Answer
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from llama_index.core.embeddings import BaseEmbedding
+
+from rag.config import Settings
+from rag.errors import QuestionError
+from rag.index.reader import LoadedIndex, load_embedding, model_id, open_index
+from rag.query.abstain import Abstention, Decision, message, refusal
+from rag.query.citations import SourceTexts, verify
+from rag.query.conversation import Condenser
+from rag.query.extractive import ExtractiveAnswerer
+from rag.query.llm import LLMAnswerer, build_llm
+from rag.query.params import DEFAULT, ScoringParams
+from rag.query.retriever import Retriever
+from rag.query.sentences import SentenceScorer
+from rag.text.language import detect_language
+from rag.types import Answer, Answerer, AnswerUnusable, Draft, SearchResult
+
+Listener = Callable[[str, object], None]
+"""Receives ``("citations", list[Citation])`` and ``("delta", str)`` while a question is
+answered; the final Answer is what the pipeline returns."""
+
+
+@dataclass
+class Turn:
+    """One question answered: the Answer, what retrieval found, and the standalone
+    question it was answered as."""
+
+    answer: Answer
+    search: SearchResult
+    standalone: str
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """The question without surrounding white space; QuestionError when it is empty
+    or longer than ``max_chars`` characters."""
+    stripped = question.strip()
+    if not stripped:
+        raise QuestionError("the question is empty; ask something about the corpus")
+    if len(stripped) > max_chars:
+        raise QuestionError(
+            f"the question is {len(stripped)} characters long, over the limit of {max_chars}"
+        )
+    return stripped
+
+
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def pieces(text: str, size: int = 48) -> Iterator[str]:
+    """The text in pieces of whole words, about ``size`` characters each (how a
+    finished answer is streamed); joined they give the text back exactly."""
+    buffer = ""
+    for match in _PIECE.finditer(text):
+        buffer += match.group()
+        if len(buffer) >= size:
+            yield buffer
+            buffer = ""
+    if buffer:
+        yield buffer
+
+
+class Pipeline:
+    """Answers questions over one opened index version (see the module doc).
+
+    Holds no state between questions besides caches (question vectors, source texts),
+    so one instance serves concurrent questions. ``open`` builds one from Settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: LoadedIndex,
+        retriever: Retriever,
+        abstention: Abstention,
+        extractive: ExtractiveAnswerer,
+        sources: SourceTexts,
+        llm: LLMAnswerer | None = None,
+        condenser: Condenser | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.retriever = retriever
+        self.abstention = abstention
+        self.extractive = extractive
+        self.llm = llm
+        self.sources = sources
+        self.condenser = condenser or Condenser(None, settings.max_question_chars)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        embedding: BaseEmbedding | None = None,
+        llm: Any = None,
+        sources: SourceTexts | None = None,
+        params: ScoringParams = DEFAULT,
+    ) -> Pipeline:
+        """The pipeline over the published index of ``settings.index_dir``, with
+        ``embedding`` (default: the one the settings name), ``llm`` (a llama-index LLM;
+        default: none, unless ``settings`` configure one: pass ``build_llm``'s result
+        to share one), ``sources`` (to share a cache of source texts) and ``params``.
+        Raises what ``open_index`` raises (IndexMissingError, IndexMismatchError,
+        IndexCorruptError, StoreUnavailableError)."""
+        embedding = embedding if embedding is not None else load_embedding(settings.embedding)
+        if llm is None:
+            llm = build_llm(settings)
+        index = open_index(settings, expected_model=model_id(embedding))
+        scorer = SentenceScorer(index, params)
+        retriever = Retriever(index, embedding, settings, scorer)
+        return cls(
+            settings,
+            index,
+            retriever,
+            Abstention(scorer, settings.abstain_threshold),
+            ExtractiveAnswerer(index, settings, scorer, params),
+            sources if sources is not None else SourceTexts(settings.corpus_dir),
+            LLMAnswerer(llm, index, retriever.embed_query, settings) if llm is not None else None,
+            Condenser(llm, settings.max_question_chars),
+        )
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer asked when the pipeline does not abstain."""
+        return self.llm if self.llm is not None else self.extractive
+
+    def search(
+        self, question: str, top_k: int | None = None, lang: str | None = None
+    ) -> SearchResult:
+        """Retrieve for ``question`` (rag/query/retriever.py ``Retriever.search``)."""
+        return self.retriever.search(question, top_k, lang=lang)
+
+    def answer(
+        self,
+        question: str,
+        *,
+        history: Sequence[str] = (),
+        top_k: int | None = None,
+        lang: str | None = None,
+        conversation_id: str | None = None,
+        listener: Listener | None = None,
+        started: float | None = None,
+    ) -> Turn:
+        """Answer ``question``: condensed against ``history`` (the conversation's
+        earlier standalone questions, oldest first), ``top_k`` passages retrieved
+        (default ``Settings.top_k``), answered in ``lang`` (ISO 639-1; default: the
+        language detected in the question, English when none is). The Answer carries
+        ``conversation_id`` as given; its ``timings_ms.total`` counts from ``started``
+        (a ``time.perf_counter()`` reading; default: now). ``listener`` receives the
+        citations and the answer text in pieces as soon as they are known.
+
+        Raises QuestionError for an empty or oversized question or ``top_k <= 0``."""
+        started = time.perf_counter() if started is None else started
+        question = validate_question(question, self.settings.max_question_chars)
+        if top_k is not None and top_k <= 0:
+            raise QuestionError(f"top_k must be > 0, got {top_k}")
+        standalone = self.condenser.standalone(question, history)
+        if lang is None:
+            detected = detect_language(question)
+            lang = detected if detected != "und" else None
+        search = self.search(standalone, top_k, lang)
+        answer = self.answer_search(
+            standalone,
+            search,
+            lang or "en",
+            conversation_id=conversation_id,
+            listener=listener,
+            started=started,
+        )
+        return Turn(answer, search, standalone)
+
+    def answer_search(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        *,
+        conversation_id: str | None = None,
+        listener: Listener | None = None,
+        started: float | None = None,
+    ) -> Answer:
+        """The verified Answer to ``question`` from what ``search`` retrieved (the
+        steps after retrieval: abstain?, answer, verify), in language ``lang``.
+
+        ``listener``: with an LLM, first the passages given to it (as citations
+        numbered as it sees them), then its checked stream; otherwise the final
+        citations, then the answer text in pieces. Joined, the pieces equal the final
+        answer unless a citation failed its check at the end (then the returned
+        Answer is the truth). ``started`` as for ``answer`` (default: the moment the
+        search began, from its timings)."""
+        t_answer = time.perf_counter()
+        if started is None:
+            started = t_answer - sum(search.timings_ms.values()) / 1000
+        streamed: list[str] = []
+        on_delta = None
+        if listener is not None and self.llm is not None:
+            listener("citations", self.llm.passage_citations(search))
+
+            def on_delta(piece: str) -> None:
+                streamed.append(piece)
+                listener("delta", piece)
+
+        draft = self.draft(question, search, lang, on_delta)
+        checked = verify(draft.text, draft.citations, self.sources, renumber=draft.mode != "llm")
+        answer_ms = (time.perf_counter() - t_answer) * 1000
+        answer = Answer(
+            answer=checked.text,
+            citations=checked.citations,
+            abstained=draft.abstained,
+            mode=draft.mode,
+            warnings=draft.warnings + checked.warnings,
+            conversation_id=conversation_id,
+            timings_ms={
+                "embed": round(search.timings_ms["embed"], 2),
+                "retrieve": round(search.timings_ms["retrieve"], 2),
+                "answer": round(answer_ms, 2),
+                "total": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        if not answer.abstained and not answer.citations:
+            # every citation failed verification: say so rather than answer unsupported
+            answer = answer.model_copy(
+                update={"abstained": True, "answer": message("abstain", lang)}
+            )
+        if listener is not None and not streamed:
+            listener("citations", answer.citations)
+            for piece in pieces(answer.answer):
+                listener("delta", piece)
+        return answer
+
+    def draft(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Draft:
+        """The unverified answer: abstention decides first; then the LLM answerer
+        (falling back to the extractive one) or the extractive one."""
+        decision = self.abstention.decide(question, search)
+        if decision.abstain:
+            return refusal(decision, lang)
+        if self.llm is None:
+            return self.extractive.quote(decision.candidates, decision.support)
+        try:
+            draft = self.llm.answer(question, search, lang, on_delta)
+        except AnswerUnusable as unusable:
+            return self.fallback(decision, unusable.warning)
+        return replace(draft, support=decision.support)
+
+    def fallback(self, decision: Decision, warning: str) -> Draft:
+        """The extractive answer in place of an LLM's, with ``warning`` first."""
+        draft = self.extractive.quote(decision.candidates, decision.support)
+        return replace(draft, mode="extractive-fallback", warnings=[warning, *draft.warnings])
