@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from rag import xquad
 from rag.config import Settings
+from rag.eval import xquad
 
 PAIRS = ["en:ar", "en:vi", "en:zh", "ar:ar", "vi:vi", "en:en", "en:ar+vi"]
 ANCHORS = {  # dense-only, same embedding, 240 candidates (R@1, R@5)

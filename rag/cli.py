@@ -269,19 +269,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_xquad(args)
     if args.file is None:
         raise ConfigError("rag eval needs an eval set (FILE.jsonl) or --xquad QLANG:PLANG")
-    from rag import evaluation, reporting
+    from rag.eval import dataset, metrics, reporting, runner
 
-    items = evaluation.load_eval_set(args.file)
+    items = dataset.load_eval_set(args.file)
     baseline = _read_baseline(args.baseline) if args.baseline else None  # fail before the run
     settings = settings_from()
-    asker: evaluation.InProcess | evaluation.RemoteService
+    asker: runner.InProcess | runner.RemoteService
     if args.against:
         key = args.api_key or os.environ.get("RAG_EVAL_API_KEY")
-        asker = evaluation.RemoteService(args.against, key)
+        asker = runner.RemoteService(args.against, key)
     else:
-        from rag.query.chat import ChatService
+        from rag.query.pipeline import Pipeline
 
-        asker = evaluation.InProcess(ChatService(settings))
+        asker = runner.InProcess(Pipeline.open(settings))
     total = len(items) * (2 if args.compare else 1)
     done = 0
     with progress_bar("asking", not args.json) as update:
@@ -292,22 +292,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
             update(done, total)
 
         try:
-            results = evaluation.run(asker, items, args.top_k, tick)
+            results = runner.run(asker, items, args.top_k, tick)
             compared = None
             if args.compare == "naive":
-                from rag.naive import NaivePipeline
+                from rag.eval.naive import NaivePipeline
 
-                naive_results = evaluation.run(NaivePipeline(settings), items, None, tick)
-                compared = ("naive llama-index pipeline", evaluation.report(naive_results))
+                naive_results = runner.run(NaivePipeline(settings), items, None, tick)
+                compared = ("naive llama-index pipeline", metrics.report(naive_results))
         finally:
             asker.close()
-    report = evaluation.report(results)
+    report = metrics.report(results)
     details = args.details or (
         args.reports_dir / f"{args.report}.questions.jsonl"
         if args.report
         else settings.data_dir / "eval" / f"{args.file.stem}.questions.jsonl"
     )
-    evaluation.write_details(results, details)
+    reporting.write_details(results, details)
     if args.report:
         command = "rag eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rag eval"
         reporting.write(
@@ -325,7 +325,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(reporting.comparison_table(report, compared[1], compared[0]))
         print(f"per-question results: {details}", file=sys.stderr)
     if baseline is not None:
-        worse = evaluation.regressions(report, baseline, args.max_drop, args.guard_languages)
+        worse = metrics.regressions(report, baseline, args.max_drop, args.guard_languages)
         for line in worse:
             print(f"regression: {line}", file=sys.stderr)
         if worse:
@@ -343,7 +343,7 @@ def _read_baseline(path: Path) -> dict[str, Any]:
 
 
 def _eval_xquad(args: argparse.Namespace) -> int:
-    from rag import xquad
+    from rag.eval import xquad
 
     with progress_bar(f"XQuAD {args.xquad}", not args.json) as progress:
         result = xquad.run(settings_from(), args.xquad, args.limit, progress)

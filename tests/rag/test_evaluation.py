@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import evaluation
-from rag.evaluation import EvalItem, EvalSetError, QuestionResult, Retrieved
+from rag.eval import dataset, metrics
+from rag.eval.dataset import EvalItem, EvalSetError
+from rag.eval.metrics import QuestionResult, Retrieved
 from rag.types import Answer, Citation
 from tests.conftest import ROOT, SEEDS
 
@@ -58,31 +59,31 @@ ANSWERED = _result(False, [("b.txt", "nothing")], [("b.txt", "nothing")])
 
 
 def test_hit_at_k_and_mrr() -> None:
-    assert evaluation.hit_at_k([PERFECT], 1) == 1.0
-    assert evaluation.hit_at_k([SECOND], 1) == 0.0  # right text, wrong source at rank 1
-    assert evaluation.hit_at_k([SECOND], 5) == 1.0
-    assert evaluation.hit_at_k([MISS], 5) == 0.0
-    assert evaluation.mrr([PERFECT, SECOND, MISS]) == pytest.approx((1 + 0.5 + 0) / 3)
-    assert evaluation.hit_at_k([REFUSED], 5) is None  # no answerable question
+    assert metrics.hit_at_k([PERFECT], 1) == 1.0
+    assert metrics.hit_at_k([SECOND], 1) == 0.0  # right text, wrong source at rank 1
+    assert metrics.hit_at_k([SECOND], 5) == 1.0
+    assert metrics.hit_at_k([MISS], 5) == 0.0
+    assert metrics.mrr([PERFECT, SECOND, MISS]) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert metrics.hit_at_k([REFUSED], 5) is None  # no answerable question
 
 
 def test_citation_precision_and_answer_supported() -> None:
-    assert evaluation.citation_precision([PERFECT]) == 1.0
-    assert evaluation.citation_precision([PERFECT, SECOND]) == 0.5
-    assert evaluation.citation_precision([MISS]) is None
-    assert evaluation.answer_supported([PERFECT, SECOND, MISS]) == pytest.approx(1 / 3)
+    assert metrics.citation_precision([PERFECT]) == 1.0
+    assert metrics.citation_precision([PERFECT, SECOND]) == 0.5
+    assert metrics.citation_precision([MISS]) is None
+    assert metrics.answer_supported([PERFECT, SECOND, MISS]) == pytest.approx(1 / 3)
 
 
 def test_abstention_metrics() -> None:
     results = [PERFECT, MISS, REFUSED, ANSWERED]
-    assert evaluation.abstention_recall(results) == 0.5
-    assert evaluation.false_abstention_rate(results) == 0.5
-    assert evaluation.abstention_recall([PERFECT]) is None
-    assert evaluation.false_abstention_rate([PERFECT]) == 0.0
+    assert metrics.abstention_recall(results) == 0.5
+    assert metrics.false_abstention_rate(results) == 0.5
+    assert metrics.abstention_recall([PERFECT]) is None
+    assert metrics.false_abstention_rate([PERFECT]) == 0.0
 
 
 def test_report_has_the_contract_names_overall_and_per_language() -> None:
-    report = evaluation.report([PERFECT, REFUSED])
+    report = metrics.report([PERFECT, REFUSED])
     expected = {
         "n",
         "retrieval_hit@1",
@@ -107,11 +108,11 @@ def test_bad_eval_lines_name_the_line(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(EvalSetError, match=r"set.jsonl:2"):
-        evaluation.load_eval_set(path)
+        dataset.load_eval_set(path)
 
 
 def test_dev_set_shape_and_every_evidence_regex_matches_its_sources() -> None:
-    items = evaluation.load_eval_set(DEV)
+    items = dataset.load_eval_set(DEV)
     assert len(items) >= 40
     langs = [i.lang for i in items if i.answerable]
     english_about_others = [i for i in items if i.lang == "en" and i.answerable]
@@ -153,19 +154,19 @@ def test_regressions_flag_drops_beyond_the_tolerance() -> None:
         "overall": {"retrieval_hit@1": 0.79, "false_abstention_rate": 0.06, "latency_ms_p50": 90},
         "by_lang": {"ar": {"retrieval_hit@1": 0.6}},
     }
-    assert evaluation.regressions(same, before, 0.02) == []  # latency is not guarded
+    assert metrics.regressions(same, before, 0.02) == []  # latency is not guarded
     worse = {
         "overall": {"retrieval_hit@1": 0.70, "false_abstention_rate": 0.10, "latency_ms_p50": 10},
         "by_lang": {"ar": {"retrieval_hit@1": 0.4}},
     }
-    assert evaluation.regressions(worse, before, 0.02) == [
+    assert metrics.regressions(worse, before, 0.02) == [
         "overall retrieval_hit@1: 0.800 -> 0.700 (worse by 0.100)",
         "overall false_abstention_rate: 0.050 -> 0.100 (worse by 0.050)",
     ]
-    found = evaluation.regressions(worse, before, 0.02, by_lang=True)
+    found = metrics.regressions(worse, before, 0.02, by_lang=True)
     assert found == [
         "overall retrieval_hit@1: 0.800 -> 0.700 (worse by 0.100)",
         "overall false_abstention_rate: 0.050 -> 0.100 (worse by 0.050)",
         "ar retrieval_hit@1: 0.600 -> 0.400 (worse by 0.200)",
     ]
-    assert evaluation.regressions(worse, before, 0.5) == []
+    assert metrics.regressions(worse, before, 0.5) == []

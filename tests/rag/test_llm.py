@@ -180,9 +180,10 @@ def test_sanitizer_holds_open_constructs_and_releases_clean_text() -> None:
 def test_eval_in_llm_mode_scores_the_checked_citations(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
-    from rag import evaluation
+    from rag.eval import metrics, runner
+    from rag.eval.dataset import EvalItem
 
-    item = evaluation.EvalItem(
+    item = EvalItem(
         id="h800",
         question=QUESTION,
         lang="en",
@@ -191,7 +192,7 @@ def test_eval_in_llm_mode_scores_the_checked_citations(
     )
     service = llm_service(settings, fake_llm)
     fake_llm.script = h800
-    good = evaluation.metrics(evaluation.run(service, [item]))
+    good = metrics.metrics(runner.run(service.pipeline, [item]))
 
     # the model cites a passage that is given but does not hold the evidence
     def other(request: dict[str, Any]) -> Reply:
@@ -201,6 +202,6 @@ def test_eval_in_llm_mode_scores_the_checked_citations(
         return Reply(f"Something else [{n}].")
 
     fake_llm.script = other
-    wrong = evaluation.metrics(evaluation.run(service, [item]))
+    wrong = metrics.metrics(runner.run(service.pipeline, [item]))
     assert good["answer_supported"] == 1.0 and good["citation_precision"] == 1.0
     assert wrong["answer_supported"] == 0.0 and wrong["citation_precision"] == 0.0

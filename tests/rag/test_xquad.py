@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import xquad
 from rag.config import Settings
 from rag.errors import ConfigError
+from rag.eval import xquad
 from rag.index.layout import current_version
 from tests.conftest import ROOT, make_settings
 

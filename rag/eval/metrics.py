@@ -1,78 +1,40 @@
-"""Evaluation sets (JSONL), metrics and reports for ``rag eval``.
+"""Metrics of an eval run (names are the contract of ARCHITECTURE.md).
 
-Each metric is a small function over per-question results; names are the contract
-of ARCHITECTURE.md. A retrieved passage or a citation *supports* a question when it
-comes from one of the question's ``expected_sources`` and its text matches the
-``expected_evidence`` regex.
+Each metric is a small function over per-question results. A retrieved passage or a
+citation *supports* a question when it comes from one of the question's
+``expected_sources`` and its text matches the ``expected_evidence`` regex. A metric
+is None when no question it counts over is in the results.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
 
-from rag.errors import RagError
-from rag.query.chat import ChatService
+from rag.eval.dataset import EvalItem
 from rag.types import Answer
 
 CITATION_WINDOW = 300
 """Characters of source text on each side of a citation that count as its passage."""
 
 
-class EvalItem(BaseModel):
-    id: str
-    question: str
-    lang: str
-    expected_sources: list[str] = []
-    expected_evidence: str = ""
-    answerable: bool = True
-    turns: list[str] = []
-
-
-class EvalSetError(RagError):
-    exit_code = 2
-
-
-def load_eval_set(path: Path) -> list[EvalItem]:
-    """Read and validate an eval set; errors name the line and the problem."""
-    items: list[EvalItem] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EvalSetError(f"cannot read eval set '{path}': {exc.strerror}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = EvalItem.model_validate(json.loads(line))
-            if item.answerable:
-                re.compile(item.expected_evidence)
-        except (json.JSONDecodeError, ValidationError, re.error) as exc:
-            raise EvalSetError(f"{path}:{number}: {exc}") from exc
-        if item.answerable and not item.expected_sources:
-            raise EvalSetError(f"{path}:{number}: an answerable question needs expected_sources")
-        items.append(item)
-    if not items:
-        raise EvalSetError(f"eval set '{path}' has no questions")
-    return items
-
-
 @dataclass
 class Retrieved:
+    """A retrieved passage, as an eval run sees it: its file and text."""
+
     source: str
     text: str
 
 
 @dataclass
 class QuestionResult:
+    """One question asked: the answer, what was retrieved, the latency (ms) and the
+    check of each citation (``citation_checks``)."""
+
     item: EvalItem
     answer: Answer
     retrieved: list[Retrieved]
@@ -197,6 +159,8 @@ def latency_percentile(results: Sequence[QuestionResult], q: float) -> float | N
 
 
 def metrics(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """Every metric over ``results`` (and ``n``), rounded to 4 places."""
+
     def rounded(value: float | None) -> float | None:
         return None if value is None else round(value, 4)
 
@@ -222,121 +186,6 @@ def report(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "overall": metrics(results),
         "by_lang": {lang: metrics([r for r in results if r.item.lang == lang]) for lang in langs},
     }
-
-
-def write_details(results: Iterable[QuestionResult], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as out:
-        for r in results:
-            out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-
-
-class Asker(Protocol):
-    """Where an eval set is asked: in process, a running service, or a baseline."""
-
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]: ...
-
-    def source_text(self, source: str) -> str | None: ...
-
-
-class InProcess:
-    """The engine itself, through ChatService."""
-
-    def __init__(self, service: ChatService) -> None:
-        self.service = service
-
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
-        turn = self.service.respond(question, conversation_id, top_k)
-        retrieved = [Retrieved(p.passage.doc_id, p.passage.text) for p in turn.search.passages]
-        return turn.answer, retrieved
-
-    def source_text(self, source: str) -> str | None:
-        return self.service.sources.get(source)
-
-    def close(self) -> None:
-        self.service.close()
-
-
-class RemoteService:
-    """A running service, through its ``/v1/chat`` (with the retrieved passages) and
-    its source viewer: evaluates a deployment as it is."""
-
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-        self._texts: dict[str, str | None] = {}
-
-    def _fail(self, response: Any) -> None:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise EvalSetError(
-            f"{self.url} answered {response.status_code} to {response.request.url.path}: {detail}"
-        )
-
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
-        import httpx
-
-        body: dict[str, Any] = {"message": question, "include_retrieved": True}
-        if conversation_id:
-            body["conversation_id"] = conversation_id
-        if top_k:
-            body["top_k"] = top_k
-        try:
-            response = self._http.post("/v1/chat", json=body)
-        except httpx.HTTPError as exc:
-            raise EvalSetError(f"cannot reach {self.url}: {exc}") from exc
-        if response.status_code != 200:
-            self._fail(response)
-        data = response.json()
-        retrieved = [Retrieved(r["source"], r["text"]) for r in data.pop("retrieved") or []]
-        return Answer.model_validate(data), retrieved
-
-    def source_text(self, source: str) -> str | None:
-        if source not in self._texts:
-            from urllib.parse import quote
-
-            response = self._http.get(f"/v1/sources/{quote(source)}", params={"context": 0})
-            self._texts[source] = response.json()["text"] if response.status_code == 200 else None
-        return self._texts[source]
-
-    def close(self) -> None:
-        self._http.close()
-
-
-def run(
-    asker: Asker | ChatService,
-    items: Sequence[EvalItem],
-    top_k: int | None = None,
-    progress: Callable[[], None] | None = None,
-) -> list[QuestionResult]:
-    """Ask every question (earlier ``turns`` first, in one conversation)."""
-    if isinstance(asker, ChatService):
-        asker = InProcess(asker)
-    results = []
-    for item in items:
-        conversation = None
-        for turn in item.turns:
-            conversation = asker.ask(turn, conversation, top_k)[0].conversation_id
-        t0 = time.perf_counter()
-        answer, retrieved = asker.ask(item.question, conversation, top_k)
-        latency = (time.perf_counter() - t0) * 1000
-        result = QuestionResult(item=item, answer=answer, retrieved=retrieved, latency_ms=latency)
-        result.citation_ok = citation_checks(result, asker.source_text)
-        results.append(result)
-        if progress is not None:
-            progress()
-    return results
 
 
 GUARDED_EXCEPT = ("latency_ms_p50", "latency_ms_p95", "n")

@@ -5,14 +5,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rag.evaluation import QuestionResult
+from rag.eval.metrics import QuestionResult
 
 
 def _names(report: dict[str, Any]) -> list[str]:
-    """The metric names in the order ``evaluation.metrics`` gives them."""
+    """The metric names in the order ``metrics.metrics`` gives them."""
     return [name for name in report["overall"] if name != "n"]
 
 
@@ -22,7 +23,16 @@ def _fmt(name: str, value: Any) -> str:
     return f"{value:.1f}" if name.startswith("latency_") else f"{value:.3f}"
 
 
+def write_details(results: Iterable[QuestionResult], path: Path) -> None:
+    """One JSON line per question (``QuestionResult.to_dict``), for ``--details``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for r in results:
+            out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+
+
 def markdown_table(report: dict[str, Any]) -> str:
+    """The metrics overall and per language, as a Markdown table."""
     groups = {"overall": report["overall"], **report["by_lang"]}
     head = "| metric | " + " | ".join(f"{g} ({groups[g]['n']})" for g in groups) + " |"
     rule = "| --- |" + " ---: |" * len(groups)

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from rag.config import Settings
-from rag.evaluation import Retrieved
+from rag.eval.metrics import Retrieved
 from rag.index import corpus
 from rag.index.embedding import load_embedding, model_id
 from rag.index.store import chroma_client
