@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
+from rag.index.build import in_memory
+from rag.index.reader import LoadedIndex
+from rag.types import SourceDocument
 from tests.fake_llm import FakeLLM
+from tests.fakes import HashEmbedding
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -88,3 +94,63 @@ def fake_llm() -> Iterator[FakeLLM]:
     fake = FakeLLM().start()
     yield fake
     fake.stop()
+
+
+MEMORY_CORPUS = {
+    "tea.md": "Who Hires Longjing Tea Pickers Every Spring\n\n"
+    "Each spring the West Lake cooperative hires 300 Longjing pickers. "
+    "The pickers sing old songs while they work.\n",
+    "coop.md": "Each spring the West Lake cooperative hires 300 Longjing pickers.\n",
+    "chips.md": "The H800 chip was used by DeepSeek. Export controls limit chips.\n",
+    "harbour.md": "Ferries cross the harbour at dawn. "
+    "The harbour master of Hangzhou counts the fishing boats daily. "
+    "The harbour master of Hangzhou counts the fishing boats nightly.\n",
+}
+"""A few short English files: a heading over a statement, the same statement in a
+second file, a fact in two near-identical sentences of one file, and a quantity."""
+
+
+def documents(files: dict[str, str], folder: Path, lang: str = "en") -> list[SourceDocument]:
+    """SourceDocuments of ``files`` (name -> text) as if read from ``folder`` (nothing
+    is read: the language is given, the title is the first line)."""
+    return [
+        SourceDocument(
+            doc_id=name,
+            path=folder / name,
+            text=text,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            lang=lang,
+            title=text.split("\n", 1)[0],
+        )
+        for name, text in files.items()
+    ]
+
+
+@dataclass
+class MemoryIndex:
+    """An index of MEMORY_CORPUS built in memory (no folder, no Chroma), with the
+    embedding that built it and settings whose corpus folder does not exist: write
+    the files there (``write_files``) for what reads them (citation checks)."""
+
+    index: LoadedIndex
+    embedding: HashEmbedding
+    settings: Settings
+    files: dict[str, str]
+
+    def write_files(self) -> Path:
+        folder = self.settings.corpus_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        return folder
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> MemoryIndex:
+    """MEMORY_CORPUS indexed in memory with the fake embedding, which never reaches
+    the real model's abstention threshold, so that is off (-1)."""
+    embedding = HashEmbedding()
+    folder = tmp_path / "corpus"
+    index = in_memory(documents(MEMORY_CORPUS, folder), embedding)
+    settings = make_settings(tmp_path, folder, abstain_threshold=-1.0)
+    return MemoryIndex(index, embedding, settings, dict(MEMORY_CORPUS))

@@ -24,6 +24,7 @@ from rag.index.embedding import load_embedding, model_id
 from rag.index.latent import LatentIndex, SentenceTerms, supports_latent
 from rag.index.layout import (
     BM25,
+    CENTROIDS,
     LATENT,
     PASSAGES,
     SENTENCE_KEYS,
@@ -181,5 +182,5 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         if latent_dir.is_dir()
         else None,
         sentence_terms=_read(version, latent_dir, lambda: SentenceTerms.load(latent_dir)),
-        centroids=_read(version, path, lambda: load_centroids(path)),
+        centroids=_read(version, path / CENTROIDS, lambda: load_centroids(path)),
     )

@@ -119,15 +119,31 @@ class Pipeline:
         params: ScoringParams = DEFAULT,
     ) -> Pipeline:
         """The pipeline over the published index of ``settings.index_dir``, with
-        ``embedding`` (default: the one the settings name), ``llm`` (a llama-index LLM;
-        default: none, unless ``settings`` configure one: pass ``build_llm``'s result
-        to share one), ``sources`` (to share a cache of source texts) and ``params``.
-        Raises what ``open_index`` raises (IndexMissingError, IndexMismatchError,
-        IndexCorruptError, StoreUnavailableError)."""
+        ``embedding`` (default: the one the settings name); the other arguments as
+        for ``over``. Raises what ``open_index`` raises (IndexMissingError,
+        IndexMismatchError, IndexCorruptError, StoreUnavailableError)."""
         embedding = embedding if embedding is not None else load_embedding(settings.embedding)
+        index = open_index(settings, expected_model=model_id(embedding))
+        return cls.over(index, embedding, settings, llm, sources, params)
+
+    @classmethod
+    def over(
+        cls,
+        index: LoadedIndex,
+        embedding: BaseEmbedding,
+        settings: Settings,
+        llm: Any = None,
+        sources: SourceTexts | None = None,
+        params: ScoringParams = DEFAULT,
+    ) -> Pipeline:
+        """The pipeline over an opened ``index`` (or one built in memory), questions
+        embedded by ``embedding`` (the model the index was built with). ``llm``: a
+        llama-index LLM (default: the one ``settings`` configure, if any; pass
+        ``build_llm``'s result to share one); ``sources``: a cache of source texts to
+        share (default: a new one over ``settings.corpus_dir``); ``params``: the
+        scoring figures."""
         if llm is None:
             llm = build_llm(settings)
-        index = open_index(settings, expected_model=model_id(embedding))
         scorer = SentenceScorer(index, params)
         retriever = Retriever(index, embedding, settings, scorer)
         return cls(

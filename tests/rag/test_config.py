@@ -51,3 +51,21 @@ def test_server_values_are_checked() -> None:
         Settings(port=70000)
     with pytest.raises(ValidationError, match="rate_limit_per_minute must be >= 0, got -1"):
         Settings(rate_limit_per_minute=-1)
+
+
+def test_the_fusion_latent_weight_keeps_its_former_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings().fusion_latent_weight == 0.3
+    assert Settings(latent_weight=0.1).fusion_latent_weight == 0.1
+    assert Settings(fusion_latent_weight=0.2).fusion_latent_weight == 0.2
+    monkeypatch.setenv("RAG_LATENT_WEIGHT", "0.4")
+    assert Settings().fusion_latent_weight == 0.4
+    monkeypatch.setenv("RAG_FUSION_LATENT_WEIGHT", "0.5")
+    assert Settings().fusion_latent_weight == 0.5  # the new name wins
+    monkeypatch.delenv("RAG_LATENT_WEIGHT")
+    monkeypatch.delenv("RAG_FUSION_LATENT_WEIGHT")
+    (tmp_path / ".env").write_text("RAG_LATENT_WEIGHT=0.6\n", encoding="utf-8")
+    assert Settings().fusion_latent_weight == 0.6
+    with pytest.raises(ValidationError, match="fusion_latent_weight must be in"):
+        Settings(latent_weight=1.5)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from rag.index.layout import current_version
 from tests.conftest import ROOT, make_settings
 
 CANDIDATES = [
-    ROOT.parent / "shared" / "benchmarks" / "xquad",
-    Path("/work/shared/benchmarks/xquad"),
+    *([Path(os.environ["RAG_XQUAD_DIR"])] if os.environ.get("RAG_XQUAD_DIR") else []),
+    ROOT / Settings.model_fields["xquad_dir"].default,  # the setting's default, from the repo
 ]
 DATA = next((p for p in CANDIDATES if (p / "xquad.en.json").exists()), None)
-needs_data = pytest.mark.skipif(DATA is None, reason="XQuAD data not found next to the repo")
+needs_data = pytest.mark.skipif(
+    DATA is None, reason="XQuAD data not found (RAG_XQUAD_DIR, or the default next to the repo)"
+)
 
 
 def test_recall_and_mrr_on_hand_cases() -> None:

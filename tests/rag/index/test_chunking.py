@@ -10,10 +10,6 @@ from rag.text.segment import split_sentences
 from tests.conftest import SEEDS
 
 
-def _texts(text: str) -> list[str]:
-    return [text[s:e] for s, e in split_sentences(text)]
-
-
 @pytest.mark.parametrize("doc", corpus.load(SEEDS).documents, ids=lambda d: d.doc_id)
 def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(
     doc: corpus.SourceDocument,
@@ -37,41 +33,6 @@ def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(
         assert not missing, (s, e, missing[:5])
     assert passages[0].start_char == split_sentences(doc.plain)[0][0]
     assert passages[-1].end_char == len(raw.rstrip())
-
-
-def test_arabic_sentences_end_at_question_mark_and_full_stop() -> None:
-    text = "ما هو السبب؟ لم يتخلف R1 عن نظيره. بل طابق أداءه۔ انتهى"
-    assert _texts(text) == ["ما هو السبب؟", "لم يتخلف R1 عن نظيره.", "بل طابق أداءه۔", "انتهى"]
-
-
-def test_chinese_sentences_need_no_space_after_the_mark() -> None:
-    assert _texts("DeepSeek很便宜。它来自杭州！真的吗？是的") == [
-        "DeepSeek很便宜。",
-        "它来自杭州！",
-        "真的吗？",
-        "是的",
-    ]
-
-
-def test_abbreviation_followed_by_lower_case_does_not_end_a_sentence() -> None:
-    text = "dari OpenAI Inc. hingga gergasi cip Nvidia Corp. Era menganggap itu."
-    assert _texts(text) == [
-        "dari OpenAI Inc. hingga gergasi cip Nvidia Corp.",
-        "Era menganggap itu.",
-    ]
-
-
-def test_vietnamese_and_list_numbers() -> None:
-    text = "Chi phí thấp. Mô hình mạnh mẽ!\n  1. حجم لا مثيل له: يوفر حجم."
-    assert _texts(text) == ["Chi phí thấp.", "Mô hình mạnh mẽ!", "1. حجم لا مثيل له: يوفر حجم."]
-
-
-def test_a_line_break_ends_a_sentence() -> None:
-    assert _texts("Heading without stop\nBody text. More") == [
-        "Heading without stop",
-        "Body text.",
-        "More",
-    ]
 
 
 def test_pack_respects_budget_and_overlaps() -> None:

@@ -1,12 +1,25 @@
+"""Retrieval over indexes built in memory (rag/index/build.py ``in_memory``): neither
+a folder nor Chroma; tests/rag/index/test_reader.py checks they equal built ones."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
-from rag.index.build import build
-from rag.index.embedding import load_embedding
-from rag.index.reader import open_index
+from rag.index import corpus
+from rag.index.build import in_memory
+from rag.index.reader import LoadedIndex
 from rag.query.retriever import Retriever, rrf, weighted
+from tests.conftest import documents, make_settings
+from tests.fakes import HashEmbedding
+
+
+def memory_index(corpus_dir: Path) -> tuple[LoadedIndex, HashEmbedding]:
+    """The files of ``corpus_dir`` (read, languages detected) indexed in memory."""
+    embedding = HashEmbedding()
+    return in_memory(corpus.load(corpus_dir).documents, embedding), embedding
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -23,10 +36,9 @@ def test_weighted_normalises_each_ranking() -> None:
 def test_search_ranks_the_passage_sharing_the_question_words_first(
     settings: Settings, fusion: str
 ) -> None:
-    build(settings)
     # the fusion alone (reranking by best sentence is tested below)
     s = settings.model_copy(update={"fusion": fusion, "rerank_weight": 0.0})
-    retriever = Retriever(open_index(s), load_embedding(s.embedding), s)
+    retriever = Retriever(*memory_index(settings.corpus_dir), s)
     result = retriever.search("harbour of Hangzhou boats", top_k=3)
     assert result.passages[0].passage.doc_id == "page.html"
     assert len(result.passages) == 3
@@ -36,13 +48,12 @@ def test_search_ranks_the_passage_sharing_the_question_words_first(
 
 
 def test_a_repeated_question_is_not_embedded_again(settings: Settings) -> None:
-    build(settings)
-    embedding = load_embedding(settings.embedding)
-    retriever = Retriever(open_index(settings), embedding, settings)
+    index, embedding = memory_index(settings.corpus_dir)
+    retriever = Retriever(index, embedding, settings)
     first = retriever.search("harbour of Hangzhou boats")
     again = retriever.search("harbour of Hangzhou boats")
     other = retriever.search("H800 chip export controls")
-    assert embedding.calls == 2  # type: ignore[attr-defined]
+    assert embedding.calls == 2
     assert [p.passage.passage_id for p in first.passages] == [
         p.passage.passage_id for p in again.passages
     ]
@@ -61,28 +72,23 @@ def test_bm25_weight_follows_how_much_of_the_question_the_corpus_knows() -> None
     assert weighted(dense, lexical, 0.7, coverage=0.0) == pytest.approx({"a": 0.7, "b": 0.0})
 
 
-def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
-    from tests.conftest import make_settings, write_corpus
-
+def test_passages_are_reranked_by_their_best_sentence(tmp_path: Path) -> None:
     # "broad": about tea pickers throughout, never saying who hires them; "exact":
     # mostly about a harbour, with one sentence that answers
-    corpus = write_corpus(
-        tmp_path,
-        {
-            "broad.md": "Tea pickers come every spring. Tea is what the gardens grow, and "
-            "tea pickers pick it. Pickers come in spring, every year.\n",
-            "exact.md": "Ferries cross the harbour at dawn. The harbour master counts boats "
-            "daily. The cooperative hires tea pickers every spring.\n",
-        },
-    )
+    files = {
+        "broad.md": "Tea pickers come every spring. Tea is what the gardens grow, and "
+        "tea pickers pick it. Pickers come in spring, every year.\n",
+        "exact.md": "Ferries cross the harbour at dawn. The harbour master counts boats "
+        "daily. The cooperative hires tea pickers every spring.\n",
+    }
     question = "Which cooperative hires tea pickers every spring?"
-    s = make_settings(tmp_path, corpus, rerank_weight=0.0)
-    build(s)
-    index = open_index(s)
-    fused_only = Retriever(index, load_embedding(s.embedding), s).search(question, top_k=2)
-    reranked = Retriever(
-        index, load_embedding(s.embedding), s.model_copy(update={"rerank_weight": 5.0})
-    ).search(question, top_k=2)
+    s = make_settings(tmp_path, tmp_path / "corpus", rerank_weight=0.0)
+    embedding = HashEmbedding()
+    index = in_memory(documents(files, tmp_path / "corpus"), embedding)
+    fused_only = Retriever(index, embedding, s).search(question, top_k=2)
+    reranked = Retriever(index, embedding, s.model_copy(update={"rerank_weight": 5.0})).search(
+        question, top_k=2
+    )
     # fused, the tea passage leads; its best sentence is weaker than the one that
     # answers, so reranked, the answering passage leads
     assert [p.passage.doc_id for p in fused_only.passages] == ["broad.md", "exact.md"]
@@ -90,15 +96,14 @@ def test_passages_are_reranked_by_their_best_sentence(tmp_path) -> None:
     assert reranked.passages[0].score > reranked.passages[1].score
     # only the first rerank_depth passages are reranked, however many are asked for
     shallow = s.model_copy(update={"rerank_weight": 5.0, "rerank_depth": 1})
-    kept = Retriever(index, load_embedding(s.embedding), shallow).search(question, top_k=2)
+    kept = Retriever(index, embedding, shallow).search(question, top_k=2)
     assert [p.passage.doc_id for p in kept.passages] == ["broad.md", "exact.md"]
 
 
 def test_dense_scores_are_centred_per_language(settings: Settings) -> None:
     import numpy as np
 
-    build(settings)
-    index = open_index(settings)
+    index, embedding = memory_index(settings.corpus_dir)
     langs = {p.lang for p in index.passages.values()}
     assert set(index.centroids) == langs and len(langs) > 1
     rows_of: dict[str, list[int]] = {}
@@ -108,7 +113,7 @@ def test_dense_scores_are_centred_per_language(settings: Settings) -> None:
         mean = np.asarray(index.sentence_vectors[rows]).mean(axis=0)
         np.testing.assert_allclose(index.centroids[lang], mean, rtol=1e-5, atol=1e-6)
     s = settings.model_copy(update={"language_centering": 0.5})
-    retriever = Retriever(index, load_embedding(s.embedding), s)
+    retriever = Retriever(index, embedding, s)
     query = retriever.embed_query("harbour of Hangzhou boats")
     dense = {pid: 0.9 for pid in index.order}
     centred = retriever.centred(dense, query)
@@ -116,4 +121,4 @@ def test_dense_scores_are_centred_per_language(settings: Settings) -> None:
         lang = index.passages[pid].lang
         assert score == pytest.approx(0.9 - 0.5 * float(index.centroids[lang] @ query))
     off = settings.model_copy(update={"language_centering": 0.0})
-    assert Retriever(index, load_embedding(s.embedding), off).centred(dense, query) == dense
+    assert Retriever(index, embedding, off).centred(dense, query) == dense

@@ -108,7 +108,7 @@ def test_two_api_workers_share_one_server(settings: Settings, chroma_url: str) -
 def test_sigkill_in_server_mode_keeps_serving_and_the_next_build_drops_the_partial(
     settings: Settings, chroma_url: str, stage: str
 ) -> None:
-    from tests.rag.test_crash import kill_when_paused, rag_index_paused
+    from tests.rag.index.test_crash import kill_when_paused, rag_index_paused
 
     prefix = "k" + stage.replace(":", "-")
     s = settings.model_copy(

@@ -155,3 +155,16 @@ def test_changing_chunk_size_rechunks(settings: Settings) -> None:
     smaller = settings.model_copy(update={"chunk_tokens": 60, "chunk_overlap_tokens": 10})
     second = build(smaller)
     assert second.changed and second.passages > first.passages
+
+
+def test_pause_points_are_the_moments_of_the_named_stages(settings: Settings) -> None:
+    from rag.errors import ConfigError
+    from rag.index.build import PAUSE_POINTS, STAGES
+
+    assert list(STAGES) == ["scan", "chunk", "embed", "write", "publish", "collect"]
+    for stage in STAGES:
+        moments = [p.split(":")[1] for p in PAUSE_POINTS if p.split(":")[0] == stage]
+        assert moments[0] == "start" and moments[-1] == "done"
+    assert len(set(PAUSE_POINTS)) == len(PAUSE_POINTS)
+    with pytest.raises(ConfigError, match="index_pause_at must be one of scan:start, "):
+        build(settings.model_copy(update={"index_pause_at": "published"}))

@@ -10,7 +10,6 @@ from rag.config import Settings
 from rag.index.build import build
 from rag.index.corpus import read_source_text
 from rag.query.chat import ChatService
-from rag.query.sanitize import Sanitizer
 from tests.fake_llm import FakeLLM, Reply, passage_number
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
@@ -165,16 +164,6 @@ def test_follow_up_is_condensed_by_the_llm(settings: Settings, fake_llm: FakeLLM
     assert service.conversations.standalone_questions(first.conversation_id)[1] == (
         "Did export controls limit the H800 chips of DeepSeek?"
     )
-
-
-def test_sanitizer_holds_open_constructs_and_releases_clean_text() -> None:
-    s = Sanitizer({1, 2}, set())
-    text = "Fact one [1]. A [link](http://evil.example/x y) and ![i](http://e/i.png) end [2]."
-    out = "".join(s.feed(text[i : i + 4]) for i in range(0, len(text), 4)) + s.finish()
-    assert out == "Fact one [1]. A link and  end [2]."
-    held = Sanitizer({1}, set())
-    assert held.feed("Nothing cited yet, ") == ""  # nothing before the first valid marker
-    assert held.feed("now [1] ") == "Nothing cited yet, now [1] "
 
 
 def test_eval_in_llm_mode_scores_the_checked_citations(
