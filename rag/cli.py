@@ -127,6 +127,8 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
 
 
 def settings_from(**overrides: Any) -> Settings:
+    """Settings from the environment with ``overrides`` (None values skipped);
+    ConfigError naming each invalid setting."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -137,6 +139,7 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def format_answer(answer: Any) -> str:
+    """An Answer as the terminal shows it: the text, its citations, its warnings."""
     lines = [answer.answer]
     if answer.citations:
         lines.append("")
@@ -148,6 +151,7 @@ def format_answer(answer: Any) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """``rag index``: build or update the index."""
     build_index(settings_from(corpus_dir=args.corpus), args.rebuild, args.json)
     return 0
 
@@ -167,6 +171,7 @@ def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    """``rag ask``: answer one question (``--json``: the Answer JSON)."""
     from rag.query.chat import ChatService
 
     service = ChatService(settings_from())
@@ -182,6 +187,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    """``rag chat``: a conversation on the terminal (or questions from stdin)."""
     from rag.query.chat import ChatService
 
     service = ChatService(settings_from())
@@ -216,6 +222,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
+    """``rag sources``: the documents of the published index."""
     from rag.index.layout import documents, published
 
     version, manifest = published(settings_from().index_dir)
@@ -265,6 +272,7 @@ def _print_metrics(title: str, report: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``rag eval``: run an eval set (or XQuAD); 5 when a metric fell below the baseline."""
     if args.xquad:
         return _eval_xquad(args)
     if args.file is None:
@@ -367,6 +375,8 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    """Run the ``rag`` command (``extra``: subcommands from outside the engine); the
+    exit code (module doc)."""
     args = _parser(extra).parse_args(argv)
     commands = {**COMMANDS, **{c.name: c.run for c in extra}}
     try:

@@ -33,6 +33,9 @@ def _split_list(value: object) -> object:
 
 
 class Settings(BaseSettings):
+    """Every setting of the service (module doc: precedence). Validated when
+    built: a bad value raises ValidationError naming it."""
+
     model_config = SettingsConfigDict(
         env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )

@@ -23,22 +23,32 @@ class RagError(Exception):
 
 
 class ConfigError(RagError):
+    """A setting has a bad value (the message names it)."""
+
     exit_code = 2
 
 
 class QuestionError(RagError):
+    """An empty or oversized question, or a bad ``top_k``."""
+
     exit_code = 2
 
 
 class CorpusError(RagError):
+    """The corpus folder is missing or is not a folder."""
+
     exit_code = 2
 
 
 class IndexMissingError(RagError):
+    """Nothing is published in the index folder: run ``rag index``."""
+
     exit_code = 3
 
 
 class IndexMismatchError(RagError):
+    """The index was built with another embedding model than the settings name."""
+
     exit_code = 3
 
 
@@ -58,8 +68,12 @@ class StoreUnavailableError(RagError):
 
 
 class IndexLockedError(RagError):
+    """Another indexer holds the index folder's writer lock."""
+
     exit_code = 4
 
 
 class CitationError(RagError):
+    """A citation does not match its source file."""
+
     exit_code = 1

@@ -42,6 +42,8 @@ class QuestionResult:
     citation_ok: list[bool] = field(default_factory=list)
 
     def supports(self, source: str, text: str) -> bool:
+        """Whether a passage or citation of ``source`` with ``text`` supports the
+        question (from an expected source, and the evidence regex matches)."""
         return source in self.item.expected_sources and bool(
             re.search(self.item.expected_evidence, text)
         )
@@ -68,6 +70,8 @@ class QuestionResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """One line of ``--details``: the question, what was retrieved and cited,
+        the answer, each check's pass or fail, the latency."""
         return {
             "id": self.item.id,
             "question": self.item.question,

@@ -23,6 +23,8 @@ TOP_K = 5
 
 
 class NaivePipeline:
+    """The naive baseline (module doc); an ``Asker`` of rag/eval/runner.py."""
+
     def __init__(self, settings: Settings) -> None:
         from llama_index.core import Document, StorageContext, VectorStoreIndex
         from llama_index.core.node_parser import SentenceSplitter
@@ -58,6 +60,8 @@ class NaivePipeline:
     def ask(
         self, question: str, conversation_id: str | None, top_k: int | None
     ) -> tuple[Answer, list[Retrieved]]:
+        """The top passages, cited whole; never abstains (``conversation_id`` and
+        ``top_k`` are ignored)."""
         nodes = self.retriever.retrieve(question)
         retrieved = [Retrieved(n.node.metadata["source"], n.node.get_content()) for n in nodes]
         citations = []
@@ -84,5 +88,6 @@ class NaivePipeline:
         return Answer(answer=body, citations=citations, abstained=False, mode="naive"), retrieved
 
     def source_text(self, source: str) -> str | None:
+        """The text of an indexed file, or None."""
         doc = self.documents.get(source)
         return doc.text if doc else None

@@ -20,9 +20,14 @@ class Asker(Protocol):
 
     def ask(
         self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]: ...
+    ) -> tuple[Answer, list[Retrieved]]:
+        """The Answer to ``question`` (a turn of ``conversation_id`` when given) and
+        the passages retrieved for it, best first."""
+        ...
 
-    def source_text(self, source: str) -> str | None: ...
+    def source_text(self, source: str) -> str | None:
+        """The text of a corpus file (citations index into it), or None."""
+        ...
 
 
 class InProcess:
@@ -36,6 +41,7 @@ class InProcess:
     def ask(
         self, question: str, conversation_id: str | None, top_k: int | None
     ) -> tuple[Answer, list[Retrieved]]:
+        """Through ``Pipeline.answer``; a new conversation id when none is given."""
         conversation_id = conversation_id or uuid.uuid4().hex
         history = self._history.setdefault(conversation_id, [])
         turn = self.pipeline.answer(
@@ -46,9 +52,11 @@ class InProcess:
         return turn.answer, retrieved
 
     def source_text(self, source: str) -> str | None:
+        """The file's text as the pipeline's citation check reads it."""
         return self.pipeline.sources.get(source)
 
     def close(self) -> None:
+        """Forget the conversations."""
         self._history.clear()
 
 
@@ -76,6 +84,8 @@ class RemoteService:
     def ask(
         self, question: str, conversation_id: str | None, top_k: int | None
     ) -> tuple[Answer, list[Retrieved]]:
+        """``POST /v1/chat`` with the retrieved passages; EvalSetError when the
+        service cannot be reached or answers with an error."""
         import httpx
 
         body: dict[str, Any] = {"message": question, "include_retrieved": True}
@@ -94,6 +104,7 @@ class RemoteService:
         return Answer.model_validate(data), retrieved
 
     def source_text(self, source: str) -> str | None:
+        """``GET /v1/sources/{source}`` (cached), or None."""
         if source not in self._texts:
             from urllib.parse import quote
 
@@ -102,6 +113,7 @@ class RemoteService:
         return self._texts[source]
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self._http.close()
 
 

@@ -28,12 +28,16 @@ DEPTH = 10
 
 @dataclass(frozen=True)
 class Paragraph:
+    """A context paragraph of XQuAD: ``pid`` is ``p<article>-<paragraph>``."""
+
     pid: str
     context: str
 
 
 @dataclass(frozen=True)
 class Question:
+    """A question of XQuAD, on paragraph ``pid``, with its gold answers."""
+
     qid: str
     pid: str
     question: str
@@ -41,6 +45,8 @@ class Question:
 
 
 def load(xquad_dir: Path, lang: str) -> tuple[list[Paragraph], list[Question]]:
+    """The paragraphs and questions of ``xquad.LANG.json``; ConfigError naming the
+    file (and RAG_XQUAD_DIR) when it cannot be read."""
     path = xquad_dir / f"xquad.{lang}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -117,6 +117,7 @@ class IndexReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
+        """One line for the terminal."""
         state = "published version" if self.changed else "unchanged, still version"
         parts = [
             f"{state} {self.version}: {self.documents} documents, {self.passages} passages",
@@ -129,6 +130,7 @@ class IndexReport:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``rag index --json``)."""
         data = asdict(self)
         data["problems"] = [asdict(p) for p in self.problems]
         return data

@@ -41,6 +41,7 @@ def _encoder() -> Callable[[str], list[int]]:
 
 
 def count_tokens(text: str) -> int:
+    """Tokens of ``text`` in tiktoken's cl100k_base (the passage budget's unit)."""
     return len(_encoder()(text))
 
 

@@ -29,6 +29,8 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 @dataclass(frozen=True)
 class FileProblem:
+    """A file that was not indexed, and why."""
+
     source: str
     reason: str
 
@@ -38,11 +40,14 @@ class FileProblem:
 
 @dataclass
 class LoadResult:
+    """The documents read, and the files that could not be."""
+
     documents: list[SourceDocument]
     problems: list[FileProblem]
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 

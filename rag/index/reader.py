@@ -91,6 +91,7 @@ class LoadedIndex:
 
     @property
     def embedding_model(self) -> str:
+        """The model id the version was built with (``model_id``)."""
         return str(self.manifest["embedding_model"])
 
     def document(self, doc_id: str) -> DocumentEntry:

@@ -62,6 +62,8 @@ class MemoryVectors:
         self._unit = matrix / np.where(norms > 0, norms, 1.0)
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` passages of highest cosine with ``vector``, best first (ties in
+        the order the ids were given)."""
         k = min(k, len(self.ids))
         if k <= 0:
             return []
@@ -71,10 +73,12 @@ class MemoryVectors:
         return [(self.ids[i], float(scores[i])) for i in top]
 
     def count(self) -> int:
+        """How many passages it holds."""
         return len(self.ids)
 
 
 def chroma_client(path: Path) -> Any:
+    """An embedded Chroma client on ``path`` (created if missing), telemetry off."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -111,6 +115,8 @@ class Location:
 
     @staticmethod
     def of(version_dir: Path, version: str, chroma_url: str | None, prefix: str) -> Location:
+        """The location of ``version``'s vectors: a server collection
+        ``PREFIX-VERSION`` when ``chroma_url`` is set, else ``version_dir/chroma``."""
         if chroma_url:
             return Location(url=chroma_url, collection=f"{prefix}-{version}")
         return Location(path=version_dir / "chroma")
@@ -166,6 +172,7 @@ class VectorStore:
         metadata: Sequence[Mapping[str, str | int | float]],
         batch_size: int = 1000,
     ) -> None:
+        """Add passages: ids, texts, vectors (rows, float32) and metadata, in batches."""
         nodes: list[BaseNode] = [
             TextNode(id_=i, text=t, embedding=v.tolist(), metadata=dict(m))
             for i, t, v, m in zip(ids, texts, vectors, metadata, strict=True)
@@ -176,6 +183,7 @@ class VectorStore:
             self._count = int(self._collection.count())
 
     def delete(self, ids: Sequence[str]) -> None:
+        """Delete passages by id (nothing to do for none)."""
         if ids:
             with _failures(self.location, "delete passages", write=True):
                 self._store.delete_nodes(node_ids=list(ids))
@@ -200,6 +208,7 @@ class VectorStore:
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
 
     def count(self) -> int:
+        """How many passages the collection holds."""
         return self._count
 
     def copy_from(self, other: VectorStore, ids: Sequence[str], batch_size: int = 1000) -> None:

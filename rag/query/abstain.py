@@ -33,6 +33,7 @@ from rag.types import Draft, SearchResult, WarningCode, warning
 
 @lru_cache(maxsize=1)
 def messages() -> dict[str, dict[str, str]]:
+    """The service's messages by kind and language (rag/prompts/messages.json)."""
     text = resources.files("rag.prompts").joinpath("messages.json").read_text(encoding="utf-8")
     data: dict[str, dict[str, str]] = json.loads(text)
     return data

@@ -99,4 +99,5 @@ class ChatService:
         return turn
 
     def close(self) -> None:
+        """Close the conversation store."""
         self.conversations.close()

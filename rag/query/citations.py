@@ -66,6 +66,8 @@ def citation_line(
 
 @dataclass
 class Verified:
+    """What ``verify`` kept: the text, its citations, and a warning for each drop."""
+
     text: str
     citations: list[Citation]
     warnings: list[str] = field(default_factory=list)
@@ -79,6 +81,8 @@ class SourceTexts:
         self._cache: dict[str, tuple[tuple[int, int], str]] = {}
 
     def get(self, source: str) -> str | None:
+        """The text of corpus file ``source`` (re-read when its size or mtime
+        changed), or None when it cannot be read."""
         path = self.corpus_dir / source
         try:
             stat = path.stat()

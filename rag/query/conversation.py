@@ -187,4 +187,5 @@ class ConversationStore:
         return cursor.rowcount
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()

@@ -37,6 +37,9 @@ class Sanitizer:
         return bool(host) and host in self.allowed_hosts
 
     def clean(self, text: str) -> str:
+        """``text`` without images, links to hosts outside the allowlist and
+        markers of passages not given, noting a warning for each."""
+
         def image(match: re.Match[str]) -> str:
             self.warnings.append(warning(WarningCode.LLM_IMAGE_REMOVED))
             return ""

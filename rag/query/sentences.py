@@ -95,6 +95,7 @@ class Candidate:
 
     @property
     def doc_id(self) -> str:
+        """The file the sentence is in."""
         return self.passage.doc_id
 
     @property
