@@ -1,6 +1,7 @@
 """The data every part of the engine shares: documents, passages, scores, citations,
-answers, and the one interface of an answerer. Dataclasses, pydantic models and
-Protocols only: nothing here reads or writes anything.
+answers, the one interface of an answerer (and the exception by which it gives up),
+and the warning codes. Dataclasses, pydantic models, Protocols and an enum: nothing
+here reads or writes anything.
 
 Offsets are in characters (Python ``str`` indices) into a source file's text as
 ``open(path, encoding="utf-8").read()`` returns it; spans are half-open
