@@ -50,8 +50,8 @@ def check_citations(service: ChatService, answer: Answer) -> None:
     corpus = service.settings.corpus_dir.resolve()
     documents = service.engine.index.manifest["documents"]
     for c in answer.citations:
-        inside = (corpus / c.source).resolve().is_relative_to(corpus)
-        if c.source not in documents or not inside:
+        # the manifest first: a name it lacks is never joined onto a path
+        if c.source not in documents or not (corpus / c.source).resolve().is_relative_to(corpus):
             raise ApiProblem(422, f"citation [{c.n}]: no source '{c.source}' in the index")
         text = service.sources.get(c.source)
         if text is None or text[c.start_char : c.end_char] != c.quote or c.start_char < 0:

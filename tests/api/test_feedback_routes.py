@@ -86,6 +86,7 @@ def test_an_exported_rating_points_at_the_cited_passage(
         ({"quote": "The H900 chip was made up."}, "the quote is not the text of"),
         ({"source": "../../pyproject.toml"}, "no source '../../pyproject.toml' in the index"),
         ({"source": "not-indexed.txt"}, "no source 'not-indexed.txt'"),
+        ({"source": "notes\u0000.md"}, "no source"),
         ({"start_char": 10**6, "end_char": 10**6 + 5}, "the quote is not the text of"),
     ],
 )
