@@ -23,6 +23,7 @@ const page = {
 };
 
 let current = null; // the open conversation's id; null until its first answer
+let view = 0; // counts switches of conversation: an answer that arrives after one stays out of the view
 let busy = false;
 let retry = null; // what to do again once a key is given
 
@@ -128,6 +129,7 @@ function renameConversation(c, item) {
 }
 
 function newConversation() {
+  view += 1;
   current = null;
   page.turns.replaceChildren();
   viewer.close();
@@ -140,6 +142,7 @@ async function openConversation(id) {
   if (busy) return;
   try {
     const conversation = await getJSON(`/v1/conversations/${encodeURIComponent(id)}`);
+    view += 1;
     current = id;
     page.turns.replaceChildren();
     for (const t of conversation.turns) {
@@ -192,6 +195,7 @@ const actions = {
 };
 
 async function ask(question) {
+  const asked = view;
   busy = true;
   page.askButton.disabled = true;
   const turn = new Turn(question, actions);
@@ -215,8 +219,8 @@ async function ask(question) {
       } else if (event.type === "done") {
         finished = true;
         turn.finish(event.data);
-        current = event.data.conversation_id;
-        store.remember(current, store.titleOf(question));
+        store.remember(event.data.conversation_id, store.titleOf(question));
+        if (view === asked) current = event.data.conversation_id;
         showConversations();
         say(event.data.abstained ? "The documents do not answer this." : "Answer ready.");
       } else if (event.type === "error") {
