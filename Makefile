@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast lint bench bench-http bench-load bench-scale bench-xquad index eval eval-guard clean
+.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad index eval eval-guard screenshots first-answer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,9 +32,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
+## test-browser: the chat page in Chromium (apt-get install chromium; skipped without it)
+test-browser: $(STAMP)
+	$(BIN)/pytest -q -m browser
+
 lint: $(STAMP)
-	$(BIN)/ruff check rag api tests bench
-	$(BIN)/ruff format --check rag api tests bench
+	$(BIN)/ruff check rag api tests bench docs
+	$(BIN)/ruff format --check rag api tests bench docs
 	$(BIN)/mypy
 
 eval: $(STAMP)
@@ -67,6 +71,14 @@ bench-scale: $(STAMP)
 ## bench-http: 8 concurrent clients for 30 s against /v1/chat on loopback
 bench-http: $(STAMP)
 	$(BIN)/python bench/bench_http.py
+
+## screenshots: docs/web-*.png of the chat page (indexes seeds/ if needed; needs chromium)
+screenshots: $(STAMP)
+	$(BIN)/python docs/make_screenshots.py
+
+## first-answer: time from a clean clone of HEAD to the first answer in the browser
+first-answer: $(STAMP)
+	$(BIN)/python bench/first_answer.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 
+from api.permalinks import quote_hash
 from api.state import AppState
 from rag.errors import RagError
 from rag.query.chat import ChatService
@@ -23,8 +24,12 @@ log = logging.getLogger("api")
 
 
 def source_url(base: str | None, citation: Citation) -> str:
+    """The source viewer at the cited span, as a permalink: ``sha`` is the quote's
+    content hash (``api.permalinks``), so the link finds the passage after a re-index
+    moved it and says when it changed. Absolute when ``base`` (RAG_PUBLIC_URL) is set."""
     path = (
-        f"/v1/sources/{quote(citation.source)}?start={citation.start_char}&end={citation.end_char}"
+        f"/v1/sources/{quote(citation.source)}?start={citation.start_char}"
+        f"&end={citation.end_char}&sha={quote_hash(citation.quote)}"
     )
     return (base.rstrip("/") + path) if base else path
 

@@ -12,7 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import problems
 from api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from api.metrics import MetricsMiddleware
-from api.routes import chat, openai_compat, ops, sources
+from api.routes import chat, feedback, openai_compat, ops, sources, web
+from api.security import SecurityHeadersMiddleware
 from api.state import AppState
 from rag.config import Settings
 
@@ -28,18 +29,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.try_load()
         yield
         state.close()
+        feedback.close(app)
 
     app = FastAPI(
         title="rag-citations",
         version="0.1.0",
         summary="Questions over a folder of articles; every answer cites exact sentences.",
         lifespan=lifespan,
+        # served from installed files by api/routes/web.py: no CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.rag = state
     problems.install(app)
 
-    for router in (chat.router, openai_compat.router, sources.router, ops.index, ops.probes):
+    for router in (
+        chat.router,
+        feedback.router,
+        openai_compat.router,
+        sources.router,
+        ops.index,
+        ops.probes,
+    ):
         app.include_router(router)
+    web.mount(app)
     if settings.slack_bot_token and settings.slack_signing_secret:
         _mount_slack(app, state)
 
@@ -54,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.max_inflight:
         app.add_middleware(ConcurrencyLimitMiddleware, max_inflight=settings.max_inflight)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

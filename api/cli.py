@@ -30,7 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = cli.settings_from(host=args.host, port=args.port)
     if not args.no_index:
         cli.build_index(settings)
-    print(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"serving on {url}: the chat page at {url}/, the API docs at /docs", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 

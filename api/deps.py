@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from api.problems import ApiProblem
+from api.security import session_cookie, session_owner
 from api.state import AppState
 from rag.query.chat import ChatService
 
@@ -23,6 +24,19 @@ def get_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
+
+
+def browser_session(request: Request) -> str | None:
+    """Who the web page's caller is when the service has no API keys: the owner id of
+    the browser session (``browser:`` + 32 hex digits, a hash of the ``rag_session``
+    cookie that ``GET /`` sets; see ``api.security``). None when API keys are set (the
+    key identifies the caller then) or the request carries no valid session cookie
+    (an HTTP client other than the page)."""
+    state: AppState = request.app.state.rag
+    if state.settings.api_keys:
+        return None
+    cookie = session_cookie(request)
+    return session_owner(cookie) if cookie is not None else None
 
 
 def get_service(state: State) -> ChatService:

@@ -38,6 +38,29 @@ class ChatRequest(BaseModel):
     )
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(
+        default=None, pattern=CONVERSATION_ID, description="The answer's conversation"
+    )
+    question: str = Field(
+        min_length=1,
+        json_schema_extra={"pattern": r"\S"},
+        description="The question as asked (at most RAG_MAX_QUESTION_CHARS characters)",
+    )
+    answer: Answer = Field(description="The Answer JSON being rated, as the service gave it")
+    rating: Literal["up", "down"]
+    reason: str | None = Field(default=None, max_length=2000, description="Why, in a few words")
+
+
+class FeedbackReceipt(BaseModel):
+    id: int
+    """Counts from 1."""
+    created: float
+    """Unix seconds."""
+
+
 class RetrievedPassage(BaseModel):
     source: str
     start_char: int
@@ -87,6 +110,11 @@ class SourceSpan(BaseModel):
     """Up to ``context`` characters before the span."""
     after: str
     """Up to ``context`` characters after it."""
+    sha: str
+    """The permalink hash of ``text`` (first 16 hex digits of its UTF-8 SHA-256)."""
+    moved: bool = False
+    """True when a permalink's passage was found away from the link's offsets (the file
+    was edited since): ``start_char`` and ``end_char`` say where it is now."""
 
 
 class IndexStatus(BaseModel):

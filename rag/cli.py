@@ -34,6 +34,7 @@ examples:
   rag chat                                    a conversation; follow-ups use its history
   rag sources                                 documents with language and passage count
   rag eval evals/seeds_dev.jsonl --json       metrics overall and per language
+  rag feedback export -o evals/feedback.jsonl  users' thumbs-up answers as eval-set lines
   rag serve --port 8000                       index if needed, then serve HTTP (/docs)
   rag slack                                   the Slack bot over Socket Mode
 
@@ -54,6 +55,21 @@ examples:
   rag eval --xquad en:ar+vi                               ... on Arabic and Vietnamese together
 
 exit codes: 0 ok, 5 a metric fell more than --max-drop below the baseline
+"""
+
+FEEDBACK_EXPORT = """\
+what becomes an eval line (the latest rating of each question counts):
+  thumbs up, an answer with citations   answerable; expected_sources: the cited files;
+                                        expected_evidence: the first cited quote's first
+                                        words (up to 60 characters), escaped, as a regex
+  thumbs up, "the corpus does not say"  answerable: false, no expected sources
+  thumbs down                           no line (it says what is wrong, not where the
+                                        answer is); --review lists them to complete
+
+examples:
+  rag feedback export                                   eval lines on standard output
+  rag feedback export -o evals/feedback.jsonl --review feedback-review.jsonl
+  rag eval evals/feedback.jsonl                         then score the service on them
 """
 
 
@@ -121,6 +137,18 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
         "--xquad", metavar="QLANG:PLANG", help="the XQuAD benchmark, e.g. en:ar or en:ar+vi"
     )
     p.add_argument("--limit", type=int, help="with --xquad: only the first N paragraphs")
+    p = sub.add_parser("feedback", help="the ratings of answers given on the web page")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "export",
+        help="write the ratings as eval-set lines (JSONL)",
+        description="Write the stored ratings (RAG_DATA_DIR/feedback.sqlite) as lines "
+        "of an eval set (the format `rag eval` reads).",
+        epilog=FEEDBACK_EXPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
+    p.add_argument("--review", type=Path, help="write the thumbs-down ratings here (JSONL)")
     for command in extra:
         command.configure(sub.add_parser(command.name, help=command.help))
     return parser
@@ -365,7 +393,39 @@ def _eval_xquad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from rag.eval import feedback
+
+    path = feedback.store_path(settings_from().data_dir)
+    ratings: list[feedback.Feedback] = []
+    if path.exists():
+        store = feedback.FeedbackStore(path)
+        try:
+            ratings = store.all()
+        finally:
+            store.close()
+    lines = feedback.eval_items(ratings)
+    review = feedback.review_items(ratings)
+    try:
+        if args.output:
+            args.output.write_text(feedback.dumps(lines), encoding="utf-8")
+        else:
+            sys.stdout.write(feedback.dumps(lines))
+        if args.review:
+            args.review.write_text(feedback.dumps(review), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {exc.filename}: {exc.strerror}") from exc
+    answerable = sum(1 for line in lines if line["answerable"])
+    print(
+        f"{len(ratings)} ratings in {path}: {len(lines)} eval lines ({answerable} answerable, "
+        f"{len(lines) - answerable} unanswerable), {len(review)} thumbs-down to review",
+        file=sys.stderr,
+    )
+    return 0
+
+
 COMMANDS = {
+    "feedback": cmd_feedback,
     "index": cmd_index,
     "ask": cmd_ask,
     "chat": cmd_chat,

@@ -94,14 +94,23 @@ async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> As
     response_model=Conversation,
     responses=responses(401, 404, 429, 503),
 )
-async def get_conversation(service: Service, conversation_id: str = ConversationId) -> Conversation:
-    """The turns of a conversation, oldest first."""
+async def get_conversation(
+    state: State, service: Service, conversation_id: str = ConversationId
+) -> Conversation:
+    """The turns of a conversation, oldest first (citations with their viewer URLs)."""
     turns = await run_in_threadpool(service.conversations.turns, conversation_id)
     if not turns:
         raise ApiProblem(404, f"no conversation '{conversation_id}'")
-    return Conversation(
-        conversation_id=conversation_id, turns=[Turn.model_validate(t) for t in turns]
-    )
+    shown = []
+    for t in turns:
+        turn = Turn.model_validate(t)
+        citations = answers.with_urls(state, turn.answer.citations)
+        shown.append(
+            turn.model_copy(
+                update={"answer": turn.answer.model_copy(update={"citations": citations})}
+            )
+        )
+    return Conversation(conversation_id=conversation_id, turns=shown)
 
 
 @router.delete(
