@@ -3,13 +3,15 @@ extractive ones.
 
 Opt-in: set ``RAG_LLM_BASE_URL`` and ``RAG_LLM_MODEL``. The retrieved passages go to
 the model numbered, fenced with a per-request nonce and labelled as untrusted quoted
-material (prompts in ``rag/prompts/``). What comes back is filtered while it streams:
-``[n]`` markers that name no passage given to the model are removed, Markdown images,
-HTML images and links to hosts outside the allowlist are stripped (the exfiltration
-route through rendered answers). Each remaining ``[n]`` becomes a citation of the
-sentence of passage ``n`` closest to the claim it follows. An answer with no valid
-citation falls back to the extractive answer (``mode: extractive-fallback``); an
-unreachable, slow or failing LLM falls back with ``warnings: ["llm_unavailable"]``.
+material (prompts in ``rag/prompts/``). What comes back is filtered while it streams
+(``rag/sanitize.py``: parsed as Markdown renderers parse it; only text, ``[n]`` markers
+that name a passage given to the model and links to allowed hosts are kept, so no image,
+link or HTML can carry data out of a rendered answer), and cut past
+``llm_max_answer_chars`` (the upstream stream is then closed). Each remaining ``[n]``
+becomes a citation of the sentence of passage ``n`` closest to the claim it follows. An
+answer with no valid citation falls back to the extractive answer (``mode:
+extractive-fallback``); an unreachable, slow or failing LLM falls back with
+``warnings: ["llm_unavailable"]``.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
 from rag.answer import Draft, ExtractiveAnswerer, message
 from rag.citations import MARKER, Citation
 from rag.config import Settings
 from rag.retriever import ScoredPassage, SearchResult
+from rag.sanitize import Sanitizer
 
 log = logging.getLogger("rag.llm")
 
@@ -51,14 +56,41 @@ def prompt(name: str) -> str:
     return resources.files("rag.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
+class OpenResponses:
+    """The HTTP responses each thread opened to the LLM endpoint (an httpx response
+    hook records them), so that an answer left early (past ``llm_max_answer_chars``)
+    closes its own at once. Closing the stream's generators is not enough: openai's
+    ``Stream`` and the generator reading it hold each other, so the unread response
+    would be closed, and the endpoint told, only whenever that cycle is collected."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def opened(self, response: httpx.Response) -> None:
+        mine: list[httpx.Response] = self._local.__dict__.setdefault("open", [])
+        mine.append(response)
+        del mine[: -self.KEEP]
+
+    def close_mine(self) -> None:
+        """Close this thread's responses (a no-op for those already read to the end)."""
+        for response in self._local.__dict__.pop("open", []):
+            response.close()
+
+
+RESPONSES = OpenResponses()
+
+
 def build_llm(settings: Settings) -> Any:
     """llama-index's OpenAI-compatible LLM for the configured endpoint, or None."""
     if not (settings.llm_base_url and settings.llm_model):
         return None
     from llama_index.llms.openai_like import OpenAILike
+    from openai import DefaultHttpxClient
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
-    return OpenAILike(
+    return OpenAILike(  # type: ignore[call-arg]  # http_client: OpenAI.__init__ takes it
         model=settings.llm_model,
         api_base=settings.llm_base_url,
         api_key=key,
@@ -68,6 +100,7 @@ def build_llm(settings: Settings) -> Any:
         max_tokens=settings.llm_max_tokens,
         temperature=0.1,
         context_window=settings.llm_context_window,
+        http_client=DefaultHttpxClient(event_hooks={"response": [RESPONSES.opened]}),
     )
 
 
@@ -83,101 +116,6 @@ def fence(passages: list[ScoredPassage], nonce: str) -> str:
             f"----- END PASSAGE [{n}] {nonce} -----"
         )
     return "\n\n".join(blocks)
-
-
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_HTML_IMAGE = re.compile(r"<img\b[^>]*>?", re.IGNORECASE)
-_LINK = re.compile(r"\[([^\]]*)\]\(\s*([^)\s]*)[^)]*\)")
-_BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s)\]>]+", re.IGNORECASE)
-
-
-class Sanitizer:
-    """Filters LLM text as it streams. Text is released only up to a whitespace where
-    no bracket, parenthesis or tag is open, so a link or marker is never cut in two
-    and the released pieces joined equal ``clean(full text)``. Nothing is released
-    before the first valid citation marker (an answer that has none falls back)."""
-
-    def __init__(self, valid: set[int], allowed_hosts: set[str]) -> None:
-        self.valid = valid
-        self.allowed_hosts = allowed_hosts
-        self._held = ""
-        self._released: list[str] = []
-        self.cited = False
-        self.warnings: list[str] = []
-
-    def _host_allowed(self, url: str) -> bool:
-        host = (urlparse(url).hostname or "").lower()
-        return bool(host) and host in self.allowed_hosts
-
-    def clean(self, text: str) -> str:
-        def image(match: re.Match[str]) -> str:
-            self.warnings.append("llm_image_removed")
-            return ""
-
-        def link(match: re.Match[str]) -> str:
-            if self._host_allowed(match.group(2)):
-                return match.group(0)
-            self.warnings.append("llm_link_removed")
-            return match.group(1)
-
-        def bare(match: re.Match[str]) -> str:
-            if self._host_allowed(match.group(0)):
-                return match.group(0)
-            self.warnings.append("llm_link_removed")
-            return ""
-
-        def marker(match: re.Match[str]) -> str:
-            n = int(match.group(1))
-            if n in self.valid:
-                self.cited = True
-                return match.group(0)
-            self.warnings.append(f"invalid_citation: [{n}]")
-            return ""
-
-        text = _IMAGE.sub(image, text)
-        text = _HTML_IMAGE.sub(image, text)
-        text = _LINK.sub(link, text)
-        text = _BARE_URL.sub(bare, text)
-        return MARKER.sub(marker, text)
-
-    @staticmethod
-    def _safe_cut(text: str) -> int:
-        """Length of the longest prefix that ends at whitespace with nothing open."""
-        depth = {"[": 0, "(": 0, "<": 0}
-        closing = {"]": "[", ")": "(", ">": "<"}
-        cut = 0
-        for i, ch in enumerate(text):
-            if ch in depth:
-                depth[ch] += 1
-            elif ch in closing and depth[closing[ch]] > 0:
-                depth[closing[ch]] -= 1
-            elif ch.isspace() and not any(depth.values()):
-                cut = i + 1
-        return cut
-
-    def feed(self, delta: str) -> str:
-        """Take a piece of model output; return what may be shown now ('' if none)."""
-        self._held += delta
-        cut = self._safe_cut(self._held)
-        if cut == 0:
-            return ""
-        piece = self.clean(self._held[:cut])
-        self._held = self._held[cut:]
-        self._released.append(piece)
-        if not self.cited:
-            return ""
-        out = "".join(self._released)
-        self._released = []
-        return out
-
-    def finish(self) -> str:
-        """What is left to show at the end of the stream."""
-        if self._held:
-            self._released.append(self.clean(self._held))
-            self._held = ""
-        out = "".join(self._released)
-        self._released = []
-        return out
 
 
 class LLMAnswerer:
@@ -218,10 +156,16 @@ class LLMAnswerer:
             extractive, mode="extractive-fallback", warnings=[warning, *extractive.warnings]
         )
 
-    def _stream(self, messages: list[Any]) -> Iterator[str]:
-        for chunk in self.llm.stream_chat(messages):
-            if chunk.delta:
-                yield chunk.delta
+    def _stream(self, messages: list[Any]) -> Generator[str, None, None]:
+        chunks = self.llm.stream_chat(messages)
+        try:
+            for chunk in chunks:
+                if chunk.delta:
+                    yield chunk.delta
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a stream left early (an answer too long) ends the request
 
     def answer(
         self, question: str, search: SearchResult, lang: str, on_delta: Delta | None = None
@@ -230,7 +174,8 @@ class LLMAnswerer:
         if gate.abstained:
             return gate  # nothing retrieved supports it: no reason to ask the model
         valid = set(range(1, len(search.passages) + 1))
-        sanitizer = Sanitizer(valid, self.allowed_hosts)
+        RESPONSES.close_mine()
+        sanitizer = Sanitizer(valid, self.allowed_hosts, self.settings.llm_max_answer_chars)
         shown: list[str] = []
         raw: list[str] = []
 
@@ -240,16 +185,23 @@ class LLMAnswerer:
                 if on_delta is not None:
                     on_delta(piece)
 
+        stream = self._stream(self.messages(question, search, lang))
         try:
-            for delta in self._stream(self.messages(question, search, lang)):
+            for delta in stream:
                 raw.append(delta)
                 show(sanitizer.feed(delta))
+                if sanitizer.truncated:
+                    log.warning("LLM answer cut at %d characters", sanitizer.max_chars)
+                    break
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
                 return self._fallback(gate, "llm_unavailable")
             # part of a checked answer was already shown: finish with what it holds
             sanitizer.warnings.append("llm_interrupted")
+        finally:
+            stream.close()
+            RESPONSES.close_mine()  # a stream left early (too long) ends upstream now
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
             return Draft(message("abstain", lang), [], True, mode="llm", support=gate.support)

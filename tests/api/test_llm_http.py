@@ -29,9 +29,10 @@ def llm_live(indexed: Settings, fake_llm: FakeLLM) -> Iterator[LiveServer]:
 
 def test_sse_streams_the_llm_answer_in_order(llm_live: LiveServer, fake_llm: FakeLLM) -> None:
     fake_llm.script = lambda r: Reply(
-        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}], a chip under export controls.",
+        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}].\n\n"
+        "It is a chip under export controls.\n\nMore chips followed.",
         piece=4,
-    )
+    )  # released a paragraph at a time
     with (
         llm_live.client() as client,
         connect_sse(

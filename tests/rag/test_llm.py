@@ -136,9 +136,10 @@ def test_stream_events_arrive_in_order_and_join_to_the_answer(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
     fake_llm.script = lambda r: Reply(
-        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}], under export controls.",
+        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}].\n\n"
+        "It was under export controls.",
         piece=3,
-    )
+    )  # released a paragraph at a time
     events: list[tuple[str, Any]] = []
     service = llm_service(settings, fake_llm)
     answer = service.respond(QUESTION, listener=lambda k, p: events.append((k, p))).answer
@@ -171,10 +172,10 @@ def test_sanitizer_holds_open_constructs_and_releases_clean_text() -> None:
     s = Sanitizer({1, 2}, set())
     text = "Fact one [1]. A [link](http://evil.example/x y) and ![i](http://e/i.png) end [2]."
     out = "".join(s.feed(text[i : i + 4]) for i in range(0, len(text), 4)) + s.finish()
-    assert out == "Fact one [1]. A link and  end [2]."
+    assert out == "Fact one [1]. A \\[link\\]( y) and  end [2]."  # a space: not a link
     held = Sanitizer({1}, set())
-    assert held.feed("Nothing cited yet, ") == ""  # nothing before the first valid marker
-    assert held.feed("now [1] ") == "Nothing cited yet, now [1] "
+    assert held.feed("Nothing cited yet.\n\n") == ""  # nothing before the first valid marker
+    assert held.feed("Now [1].\n\n") == "Nothing cited yet.\n\nNow [1]."
 
 
 def test_eval_in_llm_mode_scores_the_checked_citations(
