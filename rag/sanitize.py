@@ -475,7 +475,12 @@ class _Renderer:
         tok = tokens[start]
         kind = tok.type
         if kind in ("paragraph_open", "heading_open"):
-            return [self.inline(tokens[start + 1])]
+            children = tokens[start + 1].children or []
+            cut = _sources_tail(children)
+            if cut < len(children):
+                self.warn(SOURCES_REMOVED)
+                self.in_sources = True
+            return [self.items(self._inline_items(children[:cut]))]
         if kind == "blockquote_open":
             out: list[str] = []
             for s, e in _top_level(tokens, start + 1, end - 1):
@@ -701,6 +706,27 @@ def _plain(tokens: list[Token]) -> str:
         elif tok.type in ("fence", "code_block", "html_block"):
             out.append(tok.content + "\n")
     return "".join(out)
+
+
+def _sources_tail(children: list[Token]) -> int:
+    """Where a paragraph's last lines are a citation list (a "Sources:" line, then
+    only lines that start with a marker): the index of the line break before it, or
+    ``len(children)``."""
+    breaks = [i for i, t in enumerate(children) if t.type in ("softbreak", "hardbreak")]
+    starts = [0, *(i + 1 for i in breaks)]
+    ends = [*breaks, len(children)]
+    lines = [
+        _plain_inline(children[a:b]).strip(" \t*_#~>-•·+")
+        for a, b in zip(starts, ends, strict=True)
+    ]
+    for n in range(1, len(lines)):
+        if _is_label(lines[n]) and all(_starts_with_citation(ln) for ln in lines[n + 1 :] if ln):
+            return breaks[n - 1]
+    return len(children)
+
+
+def _plain_inline(children: list[Token]) -> str:
+    return "".join(c.content for c in children if c.type in ("text", "code_inline"))
 
 
 def _label_text(line: str) -> str:

@@ -311,6 +311,16 @@ def test_a_model_written_sources_block_is_removed(block: str) -> None:
     assert warnings == ["llm_sources_removed"]
 
 
+def test_a_sources_list_at_the_end_of_a_paragraph_is_removed() -> None:
+    text = "The H800 chip [1].\nSources:\n[1] notes.md, line 3\n[2] b.md\n\nAfter it."
+    assert sanitize(text, VALID, HOSTS) == (
+        "The H800 chip [1].\n\nAfter it.",
+        ["llm_sources_removed"],
+    )
+    kept = "The H800 chip [1].\nSources: two reports [2].\nAnd more text."
+    assert sanitize(kept, VALID, HOSTS) == (kept, [])
+
+
 def test_text_about_sources_is_kept() -> None:
     text = "The sources agree [1].\n\n[2] says the chip was the H800.\n\nSource code [3]."
     out, warnings = sanitize(text, VALID, HOSTS)
