@@ -382,7 +382,8 @@ def plain_markdown(text: str, markers: Collection[int] = ()) -> str:
     stays a citation marker; any other ``[n]`` is escaped. Leading and trailing
     whitespace of a line is dropped (as a Markdown paragraph would)."""
     esc = _Escaper()
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # as markdown-it normalises its input (a NUL is U+FFFD to it, and to its linkifier)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
     keep = set(markers)
     pos = 0
     for found in re.finditer(r"\[(\d{1,3})\]", text):
