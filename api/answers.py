@@ -17,7 +17,8 @@ from api.state import AppState
 from rag.errors import RagError
 from rag.query.chat import ChatService
 from rag.query.citations import citation_line
-from rag.query.pipeline import validate_question
+from rag.query.pipeline import pieces, validate_question
+from rag.query.sanitize import plain_markdown
 from rag.types import Answer, Citation, SearchResult
 
 log = logging.getLogger("api")
@@ -117,11 +118,48 @@ def sse(event: str | None, data: object) -> str:
 
 
 def sources_block(citations: list[Citation], quote_chars: int = 200) -> str:
-    """The "Sources" list appended to OpenAI-compatible content."""
+    """The "Sources" list appended to OpenAI-compatible content, as Markdown: file names
+    and quotes escaped so they render as the file's text (no link, image or HTML of
+    the corpus), each line ending with the service's own link to the source viewer
+    (an absolute URL as an autolink, a path as code: a chat front end cannot open it)."""
     if not citations:
         return ""
     lines = ["", "", "Sources:"]
     for c in citations:
-        link = f" <{c.url}>" if c.url else ""
-        lines.append(citation_line(c, quote_chars) + link)
+        link = ""
+        if c.url and c.url.startswith(("http://", "https://")):
+            link = f" <{c.url}>"
+        elif c.url:
+            link = f" `{c.url}`"
+        name = plain_markdown(c.source)
+        lines.append(citation_line(c, quote_chars, name=name, escape=plain_markdown) + link)
     return "\n".join(lines)
+
+
+def rendered_answer(answer: Answer) -> str:
+    """The answer text as Markdown for chat front ends: an LLM's answer has already
+    been filtered to Markdown (rag/sanitize.py); any other (quotes copied from the
+    corpus, a fixed message) is escaped so it renders as its text, markers kept."""
+    if answer.mode == "llm" and not answer.abstained:
+        return answer.answer
+    return plain_markdown(answer.answer, markers={c.n for c in answer.citations})
+
+
+async def rendered(events: AsyncIterator[Event], llm_streams: bool) -> AsyncIterator[Event]:
+    """``events`` with the answer text as ``rendered_answer`` gives it. With an LLM
+    (``llm_streams``) the passages come first and the model's filtered text follows as
+    it streams (rag/chat.py ``respond``); text after a second "citations" event, or
+    from a service without an LLM, is the finished answer sent in pieces: it is held
+    and sent escaped, in pieces, before "done"."""
+    citations_seen = 0
+    held = False
+    async for kind, payload in events:
+        if kind == "citations":
+            citations_seen += 1
+        if kind == "delta" and not (llm_streams and citations_seen == 1):
+            held = True
+            continue
+        if kind == "done" and held:
+            for piece in pieces(rendered_answer(payload)):
+                yield "delta", piece
+        yield kind, payload

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     """Seconds before an LLM call counts as failed (the answer is then extractive)."""
     llm_max_tokens: int = 512
     llm_context_window: int = 8192
+    llm_max_answer_chars: int = 6000
+    """Characters of an LLM answer the service accepts; past them the answer is cut, the
+    upstream stream closed, and ``llm_answer_truncated`` warned (512 tokens of answer are
+    about 2,000-3,000 characters)."""
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("slack_bot_token", "SLACK_BOT_TOKEN")
     )
@@ -201,6 +205,7 @@ class Settings(BaseSettings):
         "max_body_bytes",
         "llm_max_tokens",
         "llm_context_window",
+        "llm_max_answer_chars",
     )
     @classmethod
     def _positive(cls, value: int, info: object) -> int:

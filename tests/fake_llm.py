@@ -26,6 +26,8 @@ class Reply:
     """Seconds to wait before answering (to trip the client's timeout)."""
     piece: int = 7
     """Characters per streamed chunk."""
+    pace: float = 0.0
+    """Seconds between streamed chunks."""
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -45,6 +47,8 @@ class FakeLLM:
     script: Script = field(default=lambda request: Reply("NO_ANSWER"))
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: LiveServer | None = None
+    streams: list[str] = field(default_factory=list)
+    """How each streamed reply ended: "complete", or "abandoned" (the client left)."""
 
     @property
     def base_url(self) -> str:
@@ -98,12 +102,17 @@ class FakeLLM:
             }
             return f"data: {json.dumps(data)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        for i in range(0, len(reply.text), reply.piece):
-            yield chunk({"content": reply.text[i : i + reply.piece]})
-            await asyncio.sleep(0)
-        yield chunk({}, "stop")
-        yield "data: [DONE]\n\n"
+        ending = "abandoned"
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for i in range(0, len(reply.text), reply.piece):
+                yield chunk({"content": reply.text[i : i + reply.piece]})
+                await asyncio.sleep(reply.pace)
+            yield chunk({}, "stop")
+            yield "data: [DONE]\n\n"
+            ending = "complete"
+        finally:
+            self.streams.append(ending)
 
     def start(self) -> FakeLLM:
         self.server = serve_asgi(self.app())

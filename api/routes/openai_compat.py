@@ -81,13 +81,16 @@ async def completions(body: CompletionRequest, state: State, service: Service) -
     if body.stream:
         events = answers.stream(state, service, question, history=history)
         first = await anext(events)  # a bad question fails here, as a problem+json response
+        # the answer text as Markdown a chat front end may render (quotes escaped)
+        events = answers.rendered(answers.chain(first, events), service.llm is not None)
+        first = await anext(events)
         return StreamingResponse(
             _chunks(completion_id, created, model, first, events),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
     result, _ = await answers.answer_turn(state, service, question, history=history)
-    content = result.answer + answers.sources_block(result.citations)
+    content = answers.rendered_answer(result) + answers.sources_block(result.citations)
     prompt_words = sum(_words(m.text()) for m in body.messages)
     completion = Completion(
         id=completion_id,

@@ -4,10 +4,11 @@ extractive ones.
 Opt-in: set ``RAG_LLM_BASE_URL`` and ``RAG_LLM_MODEL``. The retrieved passages go to
 the model numbered, fenced with a per-request nonce and labelled as untrusted quoted
 material (prompts in ``rag/prompts/``). What comes back is filtered while it streams
-(rag/query/sanitize.py): ``[n]`` markers that name no passage given to the model are
-removed, Markdown images, HTML images and links to hosts outside the allowlist are
-stripped. Each remaining ``[n]`` becomes a citation of the sentence of passage ``n``
-closest to the claim it follows.
+(``rag/query/sanitize.py``: parsed as Markdown renderers parse it; only text, ``[n]``
+markers that name a passage given to the model and links to allowed hosts are kept,
+so no image, link or HTML can carry data out of a rendered answer), and cut past
+``llm_max_answer_chars`` (the upstream stream is then closed). Each remaining ``[n]``
+becomes a citation of the sentence of passage ``n`` closest to the claim it follows.
 
 The model is asked only when the pipeline did not abstain (rag/query/abstain.py).
 An answer with no valid citation raises ``AnswerUnusable("llm_no_valid_citation")``,
@@ -20,12 +21,14 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator
 from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
 from rag.config import Settings
@@ -65,14 +68,41 @@ def prompt(name: str) -> str:
     return resources.files("rag.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
+class OpenResponses:
+    """The HTTP responses each thread opened to the LLM endpoint (an httpx response
+    hook records them), so that an answer left early (past ``llm_max_answer_chars``)
+    closes its own at once. Closing the stream's generators is not enough: openai's
+    ``Stream`` and the generator reading it hold each other, so the unread response
+    would be closed, and the endpoint told, only whenever that cycle is collected."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def opened(self, response: httpx.Response) -> None:
+        mine: list[httpx.Response] = self._local.__dict__.setdefault("open", [])
+        mine.append(response)
+        del mine[: -self.KEEP]
+
+    def close_mine(self) -> None:
+        """Close this thread's responses (a no-op for those already read to the end)."""
+        for response in self._local.__dict__.pop("open", []):
+            response.close()
+
+
+RESPONSES = OpenResponses()
+
+
 def build_llm(settings: Settings) -> Any:
     """llama-index's OpenAI-compatible LLM for the configured endpoint, or None."""
     if not (settings.llm_base_url and settings.llm_model):
         return None
     from llama_index.llms.openai_like import OpenAILike
+    from openai import DefaultHttpxClient
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
-    return OpenAILike(
+    return OpenAILike(  # type: ignore[call-arg]  # http_client: OpenAI.__init__ takes it
         model=settings.llm_model,
         api_base=settings.llm_base_url,
         api_key=key,
@@ -82,6 +112,7 @@ def build_llm(settings: Settings) -> Any:
         max_tokens=settings.llm_max_tokens,
         temperature=0.1,
         context_window=settings.llm_context_window,
+        http_client=DefaultHttpxClient(event_hooks={"response": [RESPONSES.opened]}),
     )
 
 
@@ -133,10 +164,16 @@ class LLMAnswerer:
             ChatMessage(role=MessageRole.USER, content=user),
         ]
 
-    def _stream(self, messages: list[Any]) -> Iterator[str]:
-        for chunk in self.llm.stream_chat(messages):
-            if chunk.delta:
-                yield chunk.delta
+    def _stream(self, messages: list[Any]) -> Generator[str, None, None]:
+        chunks = self.llm.stream_chat(messages)
+        try:
+            for chunk in chunks:
+                if chunk.delta:
+                    yield chunk.delta
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a stream left early (an answer too long) ends the request
 
     def answer(
         self, question: str, search: SearchResult, lang: str, on_delta: Delta | None = None
@@ -145,7 +182,8 @@ class LLMAnswerer:
         ``on_delta`` (nothing before its first valid marker). A ``NO_ANSWER`` reply is
         an abstention (mode ``llm``). Raises AnswerUnusable (module doc)."""
         valid = set(range(1, len(search.passages) + 1))
-        sanitizer = Sanitizer(valid, self.allowed_hosts)
+        RESPONSES.close_mine()
+        sanitizer = Sanitizer(valid, self.allowed_hosts, self.settings.llm_max_answer_chars)
         shown: list[str] = []
         raw: list[str] = []
 
@@ -155,16 +193,23 @@ class LLMAnswerer:
                 if on_delta is not None:
                     on_delta(piece)
 
+        stream = self._stream(self.messages(question, search, lang))
         try:
-            for delta in self._stream(self.messages(question, search, lang)):
+            for delta in stream:
                 raw.append(delta)
                 show(sanitizer.feed(delta))
+                if sanitizer.truncated:
+                    log.warning("LLM answer cut at %d characters", sanitizer.max_chars)
+                    break
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
                 raise AnswerUnusable(warning(WarningCode.LLM_UNAVAILABLE)) from exc
             # part of a checked answer was already shown: finish with what it holds
             sanitizer.warnings.append(warning(WarningCode.LLM_INTERRUPTED))
+        finally:
+            stream.close()
+            RESPONSES.close_mine()  # a stream left early (too long) ends upstream now
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
             return Draft(message("abstain", lang), [], True, mode="llm")

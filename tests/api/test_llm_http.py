@@ -29,9 +29,10 @@ def llm_live(indexed: Settings, fake_llm: FakeLLM) -> Iterator[LiveServer]:
 
 def test_sse_streams_the_llm_answer_in_order(llm_live: LiveServer, fake_llm: FakeLLM) -> None:
     fake_llm.script = lambda r: Reply(
-        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}], a chip under export controls.",
+        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}].\n\n"
+        "It is a chip under export controls.\n\nMore chips followed.",
         piece=4,
-    )
+    )  # released a paragraph at a time
     with (
         llm_live.client() as client,
         connect_sse(
@@ -74,7 +75,7 @@ def test_openai_route_streams_the_llm_answer_with_citations(
     citations = (chunks[-1].model_extra or {})["citations"]
     [citation] = citations
     assert text.startswith(f"The H800 [{citation['n']}].")
-    assert f"Sources:\n[{citation['n']}] notes.md, line 3" in text
+    assert f"Sources:\n[{citation['n']}] notes\\.md, line 3" in text  # no link to notes.md
 
 
 def test_past_capacity_requests_get_503_at_once(indexed: Settings, fake_llm: FakeLLM) -> None:

@@ -6,6 +6,7 @@ import pytest
 from openai import OpenAI, UnprocessableEntityError
 
 from rag.index.corpus import read_source_text
+from rag.query.sanitize import plain_markdown
 from tests.api.conftest import LiveServer
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
@@ -35,7 +36,7 @@ def test_completion_carries_markers_sources_and_structured_citations(live: LiveS
     answer, _, sources = content.partition("\n\nSources:\n")
     for c in citations:
         assert f"[{c['n']}]" in answer
-        assert f"[{c['n']}] {c['source']}, line" in sources
+        assert f"[{c['n']}] {plain_markdown(c['source'])}, line" in sources  # escaped
         text = read_source_text(settings.corpus_dir, c["source"])
         assert text[c["start_char"] : c["end_char"]] == c["quote"]
         assert c["url"].startswith("/v1/sources/")

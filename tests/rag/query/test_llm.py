@@ -135,9 +135,10 @@ def test_stream_events_arrive_in_order_and_join_to_the_answer(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
     fake_llm.script = lambda r: Reply(
-        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}], under export controls.",
+        f"DeepSeek used the H800 chip [{passage_number(r, 'H800')}].\n\n"
+        "It was under export controls.",
         piece=3,
-    )
+    )  # released a paragraph at a time
     events: list[tuple[str, Any]] = []
     service = llm_service(settings, fake_llm)
     answer = service.respond(QUESTION, listener=lambda k, p: events.append((k, p))).answer
