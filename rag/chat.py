@@ -23,7 +23,7 @@ from rag.citations import SourceTexts, verify
 from rag.config import Settings
 from rag.corpus import detect_language
 from rag.embedding import load_embedding, model_id
-from rag.errors import QuestionError
+from rag.errors import IndexCorruptError, QuestionError
 from rag.indexer import LoadedIndex, current_version, open_index
 from rag.llm import LLMAnswerer, build_llm, prompt
 from rag.retriever import Retriever, SearchResult
@@ -201,6 +201,9 @@ class ChatService:
         self.sources = SourceTexts(settings.corpus_dir)
         self.conversations = ConversationStore(settings.data_dir / "conversations.sqlite")
         self._lock = threading.Lock()
+        self.problem: str | None = None
+        """Why a newer published version is not served (None when all is well)."""
+        self._failed: str | None = None
         self.engine = self._open()
 
     def _open(self) -> Engine:
@@ -234,14 +237,38 @@ class ChatService:
         return standalone
 
     def reload_if_changed(self) -> bool:
-        """Switch to a newly published index version; True when it switched."""
-        if current_version(self.settings.index_dir) == self.engine.index.version:
-            return False
-        with self._lock:
-            if current_version(self.settings.index_dir) != self.engine.index.version:
-                self.engine = self._open()
+        """Switch to a newly published index version; True when it switched. When
+        CURRENT or the new version is damaged, the loaded version keeps serving and
+        ``problem`` says what is wrong (logged once); a damaged version is not retried
+        until CURRENT names another."""
+        try:
+            if not self._changed():
+                return False
+            with self._lock:
+                if not self._changed():
+                    return False
+                version = current_version(self.settings.index_dir)
+                try:
+                    self.engine = self._open()
+                except IndexCorruptError:
+                    self._failed = version
+                    raise
+                self.problem = self._failed = None
                 return True
+        except IndexCorruptError as exc:
+            if str(exc) != self.problem:
+                log.error("still serving index version %s: %s", self.engine.index.version, exc)
+            self.problem = str(exc)
         return False
+
+    def _changed(self) -> bool:
+        version = current_version(self.settings.index_dir)
+        if version is None:
+            raise IndexCorruptError(f"{self.settings.index_dir / 'CURRENT'} is missing")
+        if version == self.engine.index.version:
+            self.problem = None
+            return False
+        return version != self._failed
 
     def ask(
         self, question: str, conversation_id: str | None = None, top_k: int | None = None

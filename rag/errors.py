@@ -6,6 +6,7 @@
     ├── CorpusError             the corpus folder is missing or unusable
     ├── IndexMissingError       no published index yet (run `rag index`)
     ├── IndexMismatchError      the index was built with another embedding model
+    ├── IndexCorruptError       the published index is damaged (a file missing or unreadable)
     ├── IndexLockedError        another indexer holds the lock on the index folder
     └── CitationError           a citation does not match its source file
 
@@ -37,6 +38,14 @@ class IndexMissingError(RagError):
 
 class IndexMismatchError(RagError):
     exit_code = 3
+
+
+class IndexCorruptError(RagError):
+    """A file of the published version is missing, truncated or unreadable, ``CURRENT``
+    names no version, or the parts disagree (the vector store's count against the
+    manifest's). The message names the file; ``rag index --rebuild`` repairs it."""
+
+    exit_code = 6
 
 
 class IndexLockedError(RagError):

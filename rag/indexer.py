@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -35,7 +36,13 @@ from rag import chunking, corpus
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
-from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from rag.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+)
 from rag.latent import LATENT_TERMS, SENTENCE_TERMS, LatentIndex, SentenceTerms, supports_latent
 from rag.lexical import LexicalIndex
 from rag.store import Location, VectorStore, drop_server_collections
@@ -79,11 +86,47 @@ def versions_dir(index_dir: Path) -> Path:
     return index_dir / "versions"
 
 
+VERSION_NAME = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")
+"""What ``build`` names a version (UTC time, then 6 random hex digits); CURRENT must
+hold exactly one, so what it holds is never a path (``../../etc``)."""
+
+
 def current_version(index_dir: Path) -> str | None:
+    """The published version id, or None when nothing was ever published.
+    IndexCorruptError when CURRENT holds anything but a version id."""
+    path = index_dir / "CURRENT"
     try:
-        return (index_dir / "CURRENT").read_text(encoding="utf-8").strip() or None
+        text = path.read_bytes().decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"cannot read {path}: {_one_line(exc)}{REPAIR}") from exc
+    if not VERSION_NAME.fullmatch(text):
+        shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+        raise IndexCorruptError(f"{path} holds {shown}, not an index version{REPAIR}")
+    return text
+
+
+REPAIR = "; run `rag index --rebuild` to build a new index"
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def damaged(where: Path) -> Iterator[None]:
+    """Any failure reading ``where`` (a truncated, missing or garbage file) becomes an
+    IndexCorruptError that names it; the engine's own errors pass through."""
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as exc:
+        raise IndexCorruptError(
+            f"the index file {where} is damaged ({type(exc).__name__}: {_one_line(exc)}){REPAIR}"
+        ) from exc
 
 
 def published(index_dir: Path) -> tuple[str, dict[str, Any]]:
@@ -117,8 +160,22 @@ def check_model(built_with: str, wanted: str) -> None:
 
 
 def read_manifest(index_dir: Path, version: str) -> dict[str, Any]:
-    path = versions_dir(index_dir) / version / "manifest.json"
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """The manifest of ``version``; IndexCorruptError when its folder or manifest is
+    missing or the manifest lacks what a reader needs."""
+    folder = versions_dir(index_dir) / version
+    if not folder.is_dir():
+        raise IndexCorruptError(
+            f"CURRENT names version {version} but its folder {folder} is missing{REPAIR}"
+        )
+    path = folder / "manifest.json"
+    with damaged(path):
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        counts = data["counts"]
+        for key in ("documents", "passages", "sentences"):
+            if not isinstance(counts[key], int):
+                raise ValueError(f"counts.{key} is not a number")
+        if not isinstance(data["documents"], dict) or not data["embedding_model"]:
+            raise ValueError("documents or embedding_model missing")
     return data
 
 
@@ -260,8 +317,13 @@ def build(
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         }
-        previous = current_version(index_dir)
-        old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
+        try:
+            previous = current_version(index_dir)
+            old: dict[str, Any] | None = read_manifest(index_dir, previous) if previous else None
+        except IndexCorruptError:
+            if not rebuild:
+                raise
+            previous, old = None, None  # a rebuild needs nothing of a damaged version
         if old is not None and not rebuild:
             check_model(old["embedding_model"], model)
         latent_terms = LATENT_TERMS if settings.latent and supports_latent(embedding) else 0
@@ -511,31 +573,74 @@ class LoadedIndex:
 
 
 def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:
-    """Open the published version; errors name what is wrong and what to run."""
+    """Open the published version; errors name what is wrong and what to run.
+
+    Every part is checked against the manifest as it is opened (passages, sentence
+    keys and vectors, BM25 ids, latent terms, the vector store's count), so a damaged
+    version raises IndexCorruptError naming the file here, never a traceback later."""
     version, manifest = published(settings.index_dir)
     path = versions_dir(settings.index_dir) / version
     if expected_model is not None:
         check_model(manifest["embedding_model"], expected_model)
+    counts = manifest["counts"]
     passages: dict[str, Passage] = {}
     order: list[str] = []
-    with open(path / "passages.jsonl", encoding="utf-8") as handle:
-        for line in handle:
+    with damaged(path / "passages.jsonl"), open(path / "passages.jsonl", encoding="utf-8") as f:
+        for line in f:
             p = passage_from_record(json.loads(line))
             passages[p.passage_id] = p
             order.append(p.passage_id)
-    keys = json.loads((path / "sentences.json").read_text(encoding="utf-8"))
+        _expect(len(passages), counts["passages"], "passages")
+    with damaged(path / "sentences.json"):
+        keys = json.loads((path / "sentences.json").read_text(encoding="utf-8"))
+        _expect(len(keys), counts["sentences"], "sentence keys")
+    with damaged(path / "sentences.npy"):
+        # mapped, not read: pages come in as sentences are scored (large corpora)
+        sentence_vectors = np.load(path / "sentences.npy", mmap_mode="r")
+        _expect(sentence_vectors.shape[0], len(keys), "sentence vectors")
+    with damaged(path / "bm25"):
+        lexical = LexicalIndex.load(path / "bm25")
+        _expect(len(lexical.ids), counts["passages"], "BM25 passages")
+    latent: LatentIndex | None = None
+    sentence_terms: SentenceTerms | None = None
+    with damaged(path / "latent"):
+        if manifest.get("latent_terms", 0) or (path / "latent").is_dir():
+            latent = LatentIndex.load(path / "latent")
+            _expect(len(latent.ids), counts["passages"], "latent-term passages")
+        sentence_terms = SentenceTerms.load(path / "latent")
+        if manifest.get("sentence_latent_terms", 0) and sentence_terms is None:
+            raise FileNotFoundError("the sentences' latent terms are missing")
+    with damaged(path / "centroids.npz"):
+        if manifest.get("language_centroids") and not (path / "centroids.npz").is_file():
+            raise FileNotFoundError("the language centroids are missing")
+        centroids = load_centroids(path)
+    location = _location(settings, version)
+    with damaged(location.path or Path(f"{location.url}/{location.collection}")):
+        vectors = VectorStore(location)
+        try:
+            _expect(vectors.count(), counts["passages"], "vector store passages")
+            dim = sentence_vectors.shape[1] if sentence_vectors.ndim == 2 else 0
+            if dim and counts["passages"]:  # the vector files themselves are readable
+                vectors.query(np.full(dim, dim**-0.5, dtype=np.float32), 1)
+        except BaseException:
+            vectors.close()
+            raise
     return LoadedIndex(
         version=version,
         path=path,
         manifest=manifest,
         passages=passages,
         order=order,
-        lexical=LexicalIndex.load(path / "bm25"),
-        vectors=VectorStore(_location(settings, version)),
+        lexical=lexical,
+        vectors=vectors,
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(keys)},
-        # mapped, not read: pages come in as sentences are scored (large corpora)
-        sentence_vectors=np.load(path / "sentences.npy", mmap_mode="r"),
-        latent=LatentIndex.load(path / "latent") if (path / "latent").is_dir() else None,
-        sentence_terms=SentenceTerms.load(path / "latent"),
-        centroids=load_centroids(path),
+        sentence_vectors=sentence_vectors,
+        latent=latent,
+        sentence_terms=sentence_terms,
+        centroids=centroids,
     )
+
+
+def _expect(found: int, wanted: int, what: str) -> None:
+    if found != wanted:
+        raise ValueError(f"{found} {what}, the manifest says {wanted}")

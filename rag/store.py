@@ -123,6 +123,13 @@ class VectorStore:
     def count(self) -> int:
         return self._count
 
+    def close(self) -> None:
+        """Release the client: its database connections, open files and threads (an
+        embedded client is shared by every store of one folder until the last closes)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
     def copy_from(self, other: VectorStore, ids: Sequence[str], batch_size: int = 1000) -> None:
         """Copy these passages (vectors, texts, metadata) from another store: how a
         new version starts from the previous one on a server."""
