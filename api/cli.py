@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rag import cli
+from rag.errors import IndexCorruptError
 
 
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = cli.settings_from(host=args.host, port=args.port)
     if not args.no_index:
-        cli.build_index(settings)
+        try:
+            cli.build_index(settings)
+        except IndexCorruptError as exc:  # serve anyway: /readyz says what is wrong
+            print(f"error: {exc}", file=sys.stderr, flush=True)
     print(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0

@@ -27,6 +27,7 @@ STATUS_OF: dict[type[errors.RagError], int] = {
     errors.QuestionError: 422,
     errors.IndexMissingError: 503,
     errors.IndexMismatchError: 503,
+    errors.IndexCorruptError: 503,
     errors.IndexLockedError: 409,
     errors.ConfigError: 500,
     errors.CorpusError: 500,

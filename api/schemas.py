@@ -100,6 +100,9 @@ class IndexStatus(BaseModel):
 class Health(BaseModel):
     status: str
     index_version: str | None = None
+    problem: str | None = None
+    """Ready, but a newer published version could not be opened (a damaged index or
+    CURRENT): the loaded version keeps serving, and this says what is wrong."""
 
 
 # OpenAI Chat Completions (the subset chat front ends use; unknown fields are ignored)

@@ -121,9 +121,14 @@ class AppState:
         return self._service is not None
 
     def index_status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {"version": None, "build": dict(self.index_job.status)}
+        status: dict[str, Any] = {
+            "version": None,
+            "build": dict(self.index_job.status),
+            "problem": self.load_error,
+        }
         if self._service is not None:
             service = self.service()  # on the newest published version
+            status["problem"] = service.problem
             manifest = service.engine.index.manifest
             status.update(
                 version=service.engine.index.version,
