@@ -7,6 +7,7 @@ questions, which works with no LLM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,10 @@ class Engine:
     index: LoadedIndex
     retriever: Retriever
     answerer: Answerer
+    users: int = 0
+    """Requests answering with this engine right now (ChatService.engine_in_use)."""
+    retired: bool = False
+    """A newer version is served: close once the last user is done."""
 
 
 Listener = Callable[[str, object], None]
@@ -201,6 +206,7 @@ class ChatService:
         self.sources = SourceTexts(settings.corpus_dir)
         self.conversations = ConversationStore(settings.data_dir / "conversations.sqlite")
         self._lock = threading.Lock()
+        self._users = threading.Lock()
         self.problem: str | None = None
         """Why a newer published version is not served (None when all is well)."""
         self._failed: str | None = None
@@ -249,11 +255,17 @@ class ChatService:
                     return False
                 version = current_version(self.settings.index_dir)
                 try:
-                    self.engine = self._open()
+                    engine = self._open()
                 except IndexCorruptError:
                     self._failed = version
                     raise
                 self.problem = self._failed = None
+                with self._users:
+                    old, self.engine = self.engine, engine
+                    old.retired = True
+                    idle = old.users == 0
+                if idle:
+                    old.index.close()
                 return True
         except IndexCorruptError as exc:
             if str(exc) != self.problem:
@@ -270,6 +282,24 @@ class ChatService:
             return False
         return version != self._failed
 
+    @contextlib.contextmanager
+    def engine_in_use(self) -> Iterator[Engine]:
+        """The engine of the newest published version, kept open until the block ends:
+        a switch to a newer version closes the old engine (its Chroma client, files,
+        threads, memory maps) when its last user leaves, never under a request."""
+        self.reload_if_changed()
+        with self._users:
+            engine = self.engine
+            engine.users += 1
+        try:
+            yield engine
+        finally:
+            with self._users:
+                engine.users -= 1
+                idle = engine.retired and engine.users == 0
+            if idle:
+                engine.index.close()
+
     def ask(
         self, question: str, conversation_id: str | None = None, top_k: int | None = None
     ) -> Answer:
@@ -278,6 +308,19 @@ class ChatService:
 
     def respond(
         self,
+        question: str,
+        conversation_id: str | None = None,
+        top_k: int | None = None,
+        history: list[str] | None = None,
+        listener: Listener | None = None,
+    ) -> Turn:
+        """Like ``ask``, also returning what retrieval found (see ``_respond``)."""
+        with self.engine_in_use() as engine:
+            return self._respond(engine, question, conversation_id, top_k, history, listener)
+
+    def _respond(
+        self,
+        engine: Engine,
         question: str,
         conversation_id: str | None = None,
         top_k: int | None = None,
@@ -297,8 +340,6 @@ class ChatService:
         question = validate_question(question, self.settings.max_question_chars)
         if top_k is not None and top_k <= 0:
             raise QuestionError(f"top_k must be > 0, got {top_k}")
-        self.reload_if_changed()
-        engine = self.engine
         remember = history is None
         if history is None:
             history = (
@@ -354,3 +395,4 @@ class ChatService:
 
     def close(self) -> None:
         self.conversations.close()
+        self.engine.index.close()

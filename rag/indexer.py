@@ -401,9 +401,9 @@ def build(
         if settings.chroma_url:
             store = VectorStore(location)
             if old is not None and previous:
-                store.copy_from(
-                    VectorStore(_location(settings, previous)), sorted(old_ids & keep_ids)
-                )
+                source = VectorStore(_location(settings, previous))
+                store.copy_from(source, sorted(old_ids & keep_ids))
+                source.close()
             old_ids &= keep_ids
         else:
             if old is not None and previous:
@@ -422,7 +422,7 @@ def build(
             raise RuntimeError(
                 f"vector store holds {store.count()} passages, expected {len(all_passages)}"
             )
-        del store
+        store.close()
         pause("stored")
 
         passage_ids = [p.passage_id for p in all_passages]
@@ -551,6 +551,13 @@ class LoadedIndex:
     @property
     def embedding_model(self) -> str:
         return str(self.manifest["embedding_model"])
+
+    def close(self) -> None:
+        """Release what the version holds open: the vector store's client and the
+        memory maps (the arrays are replaced by empty ones; no reader may remain)."""
+        self.vectors.close()
+        self.sentence_vectors = np.zeros((0, self.sentence_vectors.shape[-1]), np.float32)
+        self.sentence_terms = None
 
     def language_similarity(self, vector: np.ndarray) -> dict[str, float]:
         """The question's similarity to the mean sentence vector of each language:

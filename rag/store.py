@@ -8,6 +8,7 @@ operations: add, delete, query, count.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,10 @@ class VectorStore:
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
+        # a call that raised inside Chroma (llama-index's delete does) leaves the
+        # client's bindings in a cycle (exception -> traceback -> frames) that only the
+        # cycle collector frees, and with them the open files: collect them now
+        gc.collect()
 
     def copy_from(self, other: VectorStore, ids: Sequence[str], batch_size: int = 1000) -> None:
         """Copy these passages (vectors, texts, metadata) from another store: how a
