@@ -111,7 +111,8 @@ class AppState:
             self.load_error = None
             # load the language detector and touch the index now, not on the first question
             detect_language("warm up")
-            service.engine.retriever.search("warm up")
+            with service.engine_in_use() as engine:
+                engine.retriever.search("warm up")
         except RagError as exc:
             self.load_error = str(exc)
             log.warning("not ready: %s", exc)
