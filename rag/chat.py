@@ -24,7 +24,7 @@ from rag.citations import SourceTexts, verify
 from rag.config import Settings
 from rag.corpus import detect_language
 from rag.embedding import load_embedding, model_id
-from rag.errors import IndexCorruptError, QuestionError
+from rag.errors import ConversationNotFoundError, IndexCorruptError, QuestionError
 from rag.indexer import LoadedIndex, current_version, open_index
 from rag.llm import LLMAnswerer, build_llm, prompt
 from rag.retriever import Retriever, SearchResult
@@ -98,8 +98,17 @@ def validate_question(question: str, max_chars: int) -> str:
     return stripped
 
 
+LOCAL_OWNER = "local"
+"""Who owns the conversations of the command line, and of a service without API keys
+when no browser session says otherwise."""
+
+
 class ConversationStore:
-    """Turns of each conversation, in SQLite."""
+    """Turns of each conversation, in SQLite, each conversation bound to its ``owner``
+    (an opaque string the edge derives: an API key's HMAC, a Slack thread, a browser
+    session, ``LOCAL_OWNER``). Every read and write names the owner, and a conversation
+    of another owner behaves exactly like one that does not exist. Rows stored before
+    owners existed belong to nobody (Slack ones to their thread, whose id says it)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,25 +121,55 @@ class ConversationStore:
         with self._lock, self._db:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT, n INTEGER, "
-                "question TEXT, standalone TEXT, answer TEXT, created REAL, "
+                "question TEXT, standalone TEXT, answer TEXT, created REAL, owner TEXT, "
                 "PRIMARY KEY (conversation_id, n))"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+            if "owner" not in columns:  # a database of before owners: migrate
+                self._db.execute("ALTER TABLE turns ADD COLUMN owner TEXT")
+                self._db.execute(
+                    "UPDATE turns SET owner = conversation_id WHERE conversation_id LIKE 'slack:%'"
+                )
 
-    def standalone_questions(self, conversation_id: str) -> list[str]:
+    def _owner_of(self, conversation_id: str) -> tuple[bool, str | None]:
+        row = self._db.execute(
+            "SELECT owner FROM turns WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+        ).fetchone()
+        return (row is not None, row[0] if row is not None else None)
+
+    def _check(self, conversation_id: str, owner: str) -> None:
+        found, owned_by = self._owner_of(conversation_id)
+        if found and owned_by != owner:
+            raise ConversationNotFoundError(conversation_id)
+
+    def exists(self, conversation_id: str, owner: str) -> bool:
+        """Whether ``owner`` has a conversation of this id."""
         with self._lock:
+            return self._owner_of(conversation_id) == (True, owner)
+
+    def standalone_questions(self, conversation_id: str, owner: str) -> list[str]:
+        """The standalone questions so far ([] for a new conversation);
+        ConversationNotFoundError when the id is another owner's."""
+        with self._lock:
+            self._check(conversation_id, owner)
             rows = self._db.execute(
                 "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n",
                 (conversation_id,),
             ).fetchall()
         return [r[0] for r in rows]
 
-    def add(self, conversation_id: str, question: str, standalone: str, answer: Answer) -> None:
+    def add(
+        self, conversation_id: str, owner: str, question: str, standalone: str, answer: Answer
+    ) -> None:
+        """Append a turn (the first one creates the conversation, owned by ``owner``)."""
         with self._lock, self._db:
+            self._check(conversation_id, owner)
             (count,) = self._db.execute(
                 "SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
             self._db.execute(
-                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO turns (conversation_id, n, question, standalone, answer, created, "
+                "owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     count,
@@ -138,16 +177,18 @@ class ConversationStore:
                     standalone,
                     answer.model_dump_json(),
                     time.time(),
+                    owner,
                 ),
             )
 
-    def turns(self, conversation_id: str) -> list[dict[str, object]]:
-        """The conversation's turns in order: question, standalone question, Answer JSON."""
+    def turns(self, conversation_id: str, owner: str) -> list[dict[str, object]]:
+        """The conversation's turns in order: question, standalone question, Answer JSON
+        ([] when ``owner`` has no such conversation)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT n, question, standalone, answer, created FROM turns "
-                "WHERE conversation_id = ? ORDER BY n",
-                (conversation_id,),
+                "WHERE conversation_id = ? AND owner = ? ORDER BY n",
+                (conversation_id, owner),
             ).fetchall()
         return [
             {
@@ -160,11 +201,12 @@ class ConversationStore:
             for n, question, standalone, answer, created in rows
         ]
 
-    def delete(self, conversation_id: str) -> int:
-        """Remove a conversation; returns how many turns it had."""
+    def delete(self, conversation_id: str, owner: str) -> int:
+        """Remove a conversation of ``owner``; returns how many turns it had."""
         with self._lock, self._db:
             cursor = self._db.execute(
-                "DELETE FROM turns WHERE conversation_id = ?", (conversation_id,)
+                "DELETE FROM turns WHERE conversation_id = ? AND owner = ?",
+                (conversation_id, owner),
             )
         return cursor.rowcount
 
@@ -301,10 +343,15 @@ class ChatService:
                 engine.index.close()
 
     def ask(
-        self, question: str, conversation_id: str | None = None, top_k: int | None = None
+        self,
+        question: str,
+        conversation_id: str | None = None,
+        top_k: int | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> Answer:
-        """Answer a question (a follow-up when ``conversation_id`` names a conversation)."""
-        return self.respond(question, conversation_id, top_k).answer
+        """Answer a question (a follow-up when ``conversation_id`` names a conversation
+        of ``owner``)."""
+        return self.respond(question, conversation_id, top_k, owner=owner).answer
 
     def respond(
         self,
@@ -313,10 +360,11 @@ class ChatService:
         top_k: int | None = None,
         history: list[str] | None = None,
         listener: Listener | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found (see ``_respond``)."""
         with self.engine_in_use() as engine:
-            return self._respond(engine, question, conversation_id, top_k, history, listener)
+            return self._respond(engine, question, conversation_id, top_k, history, listener, owner)
 
     def _respond(
         self,
@@ -326,6 +374,7 @@ class ChatService:
         top_k: int | None = None,
         history: list[str] | None = None,
         listener: Listener | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found.
 
@@ -335,6 +384,8 @@ class ChatService:
         they are known (with an LLM: the passages given to it, then its checked
         stream); joined, the pieces equal the final answer unless a citation failed
         its check at the end (then the returned Answer is the truth).
+        ``owner`` owns the conversation: another owner's ``conversation_id`` raises
+        ConversationNotFoundError before any work, as a missing one would at the edge.
         """
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
@@ -343,7 +394,9 @@ class ChatService:
         remember = history is None
         if history is None:
             history = (
-                self.conversations.standalone_questions(conversation_id) if conversation_id else []
+                self.conversations.standalone_questions(conversation_id, owner)
+                if conversation_id
+                else []
             )
         else:
             history = [condense(h, history[:i]) for i, h in enumerate(history)]
@@ -390,7 +443,7 @@ class ChatService:
                 listener("delta", piece)
         assert answer.conversation_id is not None
         if remember:
-            self.conversations.add(answer.conversation_id, question, standalone, answer)
+            self.conversations.add(answer.conversation_id, owner, question, standalone, answer)
         return Turn(answer, search, standalone)
 
     def close(self) -> None:

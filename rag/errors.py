@@ -3,6 +3,7 @@
     RagError                    base: a message meant for the user
     ├── ConfigError             a setting has a bad value
     ├── QuestionError           an empty or oversized question
+    ├── ConversationNotFoundError  no such conversation of this caller
     ├── CorpusError             the corpus folder is missing or unusable
     ├── IndexMissingError       no published index yet (run `rag index`)
     ├── IndexMismatchError      the index was built with another embedding model
@@ -26,6 +27,17 @@ class ConfigError(RagError):
 
 class QuestionError(RagError):
     exit_code = 2
+
+
+class ConversationNotFoundError(RagError):
+    """No conversation of this id belongs to the caller: it does not exist, or it is
+    someone else's (the message is the same either way)."""
+
+    exit_code = 2
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"no conversation '{conversation_id}'")
+        self.conversation_id = conversation_id
 
 
 class CorpusError(RagError):

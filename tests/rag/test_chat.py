@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer import ExtractiveAnswerer
-from rag.chat import ChatService, condense, entities, validate_question
+from rag.chat import LOCAL_OWNER, ChatService, condense, entities, validate_question
 from rag.config import Settings
 from rag.corpus import read_source_text
 from rag.errors import IndexMissingError, QuestionError
@@ -51,7 +51,7 @@ def test_answer_quotes_verified_sentences_and_keeps_conversation(settings: Setti
     assert set(answer.timings_ms) == {"embed", "retrieve", "answer", "total"}
     follow = service.ask("And the export controls?", answer.conversation_id)
     assert follow.conversation_id == answer.conversation_id
-    assert service.conversations.standalone_questions(answer.conversation_id)[1] == (
+    assert service.conversations.standalone_questions(answer.conversation_id, LOCAL_OWNER)[1] == (
         "And the export controls? (DeepSeek H800)"
     )
     with pytest.raises(QuestionError, match="top_k must be > 0"):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rag.chat import ChatService
+from rag.chat import LOCAL_OWNER, ChatService
 from rag.config import Settings
 from rag.corpus import read_source_text
 from rag.indexer import build
@@ -162,7 +162,7 @@ def test_follow_up_is_condensed_by_the_llm(settings: Settings, fake_llm: FakeLLM
     service.ask("And the controls?", first.conversation_id)
     condense = [r for r in fake_llm.requests if not r.get("stream")][-1]
     assert "- Which chip did DeepSeek use, the H800?" in condense["messages"][0]["content"]
-    assert service.conversations.standalone_questions(first.conversation_id)[1] == (
+    assert service.conversations.standalone_questions(first.conversation_id, LOCAL_OWNER)[1] == (
         "Did export controls limit the H800 chips of DeepSeek?"
     )
 
