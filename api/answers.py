@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.state import AppState
 from rag.answer import Answer
-from rag.chat import ChatService, validate_question
+from rag.chat import LOCAL_OWNER, ChatService, validate_question
 from rag.citations import Citation, citation_line
 from rag.errors import RagError
 from rag.retriever import SearchResult
@@ -41,10 +42,12 @@ async def answer_turn(
     conversation_id: str | None = None,
     top_k: int | None = None,
     history: list[str] | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> tuple[Answer, SearchResult]:
     """Answer in a worker thread (embedding and search block), with citation URLs,
     and what retrieval found."""
-    turn = await run_in_threadpool(service.respond, message, conversation_id, top_k, history)
+    respond = partial(service.respond, history=history, owner=owner)
+    turn = await run_in_threadpool(respond, message, conversation_id, top_k)
     return _finish(state, turn.answer), turn.search
 
 
@@ -71,6 +74,7 @@ async def stream(
     conversation_id: str | None = None,
     top_k: int | None = None,
     history: list[str] | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> AsyncIterator[Event]:
     """``("citations", [Citation])``, ``("delta", str)``... as the engine produces
     them, then ``("done", Answer)``, or ``("error", Problem dict)`` if answering fails
@@ -82,9 +86,8 @@ async def stream(
     def listener(kind: str, payload: object) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
 
-    work = asyncio.ensure_future(
-        run_in_threadpool(service.respond, message, conversation_id, top_k, history, listener)
-    )
+    respond = partial(service.respond, history=history, listener=listener, owner=owner)
+    work = asyncio.ensure_future(run_in_threadpool(respond, message, conversation_id, top_k))
     while True:
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from fastapi.security import HTTPBearer
 
+from api.auth import bearer, matches
 from api.problems import ApiProblem
 from api.state import AppState
-from rag.chat import ChatService
+from rag.chat import LOCAL_OWNER, ChatService
 
+# documents the scheme in OpenAPI; the key itself is checked by api.auth.AuthMiddleware
 _bearer = HTTPBearer(auto_error=False, description="One of RAG_API_KEYS, when set")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_state(request: Request) -> AppState:
@@ -32,47 +32,42 @@ def get_service(state: State) -> ChatService:
 Service = Annotated[ChatService, Depends(get_service)]
 
 
-def _matches(given: str, keys: list[SecretStr]) -> bool:
-    # compare with every key in constant time, so timing tells nothing
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given.encode(), key.get_secret_value().encode())
-    return found
-
-
-def authorize(request: Request, state: State, credentials: Credentials) -> str:
-    """Check the API key when keys are configured, then the rate limit of the caller
-    (its key, or its address without keys). Returns who the caller is."""
-    keys = state.settings.api_keys
-    given = credentials.credentials if credentials is not None else None
-    if keys:
-        if given is None:
-            raise ApiProblem(
-                401,
-                "this service needs an API key: Authorization: Bearer KEY",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        admin = state.settings.admin_key
-        if not _matches(given, keys + ([admin] if admin is not None else [])):
-            raise ApiProblem(401, "the API key is not valid", {"WWW-Authenticate": "Bearer"})
-        caller = "key:" + hmac.new(b"rate", given.encode(), "sha256").hexdigest()[:16]
-    else:
-        caller = "addr:" + (request.client.host if request.client else "unknown")
-    wait = state.limiter.retry_after(caller)
-    if wait is not None:
-        raise ApiProblem(
-            429,
-            f"rate limit of {state.settings.rate_limit_per_minute} requests a minute "
-            f"exceeded; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+def authorize(request: Request, _: Annotated[object, Depends(_bearer)]) -> str:
+    """Who the caller is, as api.auth.AuthMiddleware established it from the headers
+    (the key was checked and the rate limit taken before the body was read)."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, str):
+        raise ApiProblem(401, "this route needs an API key", {"WWW-Authenticate": "Bearer"})
     return caller
 
 
 Caller = Annotated[str, Depends(authorize)]
 
 
-def require_admin(state: State, credentials: Credentials, caller: Caller) -> None:
+def browser_session(request: Request) -> str | None:
+    """The browser session of the web page's cookie; None until the web page lands
+    (then this is its function)."""
+    return None
+
+
+def conversation_owner(request: Request, caller: Caller) -> str:
+    """Who owns the conversations this request reads and writes: the API key's
+    identity (``key:`` + an HMAC of the key) when keys are set; without keys, the
+    browser session when there is one (``session:`` + a hash of it), else everyone on
+    the service is one owner, ``local`` (the command line's too). Slack threads are
+    owned by their own ``slack:`` ids, which no HTTP caller can have."""
+    if caller.startswith("key:"):
+        return caller
+    session = browser_session(request)
+    if session:
+        return "session:" + hashlib.sha256(session.encode()).hexdigest()[:32]
+    return LOCAL_OWNER
+
+
+Owner = Annotated[str, Depends(conversation_owner)]
+
+
+def require_admin(request: Request, state: State, caller: Caller) -> None:
     """``POST /v1/index`` needs the admin key; with no admin key configured it is open
     only on a service without API keys (a local, single-user service)."""
     admin = state.settings.admin_key
@@ -80,8 +75,7 @@ def require_admin(state: State, credentials: Credentials, caller: Caller) -> Non
         if state.settings.api_keys:
             raise ApiProblem(403, "re-indexing over HTTP is off: RAG_ADMIN_KEY is not set")
         return
-    given = credentials.credentials if credentials is not None else ""
-    if not _matches(given, [admin]):
+    if not matches(bearer(request.scope) or "", [admin]):
         raise ApiProblem(403, "re-indexing needs the admin key")
 
 

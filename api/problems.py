@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import errors
 
@@ -25,6 +26,7 @@ MEDIA_TYPE = "application/problem+json"
 
 STATUS_OF: dict[type[errors.RagError], int] = {
     errors.QuestionError: 422,
+    errors.ConversationNotFoundError: 404,
     errors.IndexMissingError: 503,
     errors.IndexMismatchError: 503,
     errors.IndexCorruptError: 503,
@@ -92,6 +94,37 @@ def _status_of(exc: errors.RagError) -> int:
         if cls in STATUS_OF:
             return STATUS_OF[cls]
     return 500
+
+
+class UnexpectedErrorMiddleware:
+    """The innermost middleware: an exception no handler took becomes a logged 500
+    problem here, before it reaches Starlette's outermost error middleware, which
+    re-raises it and makes uvicorn close the connection (a client's next request on
+    that kept-alive connection then fails). After the response began nothing can be
+    sent: it is re-raised and the connection closes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            detail = "internal error; the service log has the details"
+            await problem_response(500, detail, scope["path"])(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:

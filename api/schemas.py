@@ -24,7 +24,8 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = Field(
         default=None,
         pattern=CONVERSATION_ID,
-        description="Continue this conversation (or start one under this id)",
+        description="Continue one of your conversations: an id this service returned "
+        "to you (any other id is 404, as if it did not exist). Omit it to start one",
     )
     top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to retrieve")
     include_retrieved: bool = Field(

@@ -190,7 +190,9 @@ class SlackBot:
         question = _MENTION.sub("", text).strip()
         try:
             service = self.state.service()
-            answer = service.respond(question, conversation_id).answer
+            # a Slack conversation is owned by its thread's own id ("slack:..."), which
+            # no HTTP caller can own: /v1 cannot read or continue it
+            answer = service.respond(question, conversation_id, owner=conversation_id).answer
         except RagError as exc:
             return Answer(answer=str(exc), citations=[], abstained=True, warnings=["error"])
         except Exception:

@@ -77,6 +77,7 @@ class AppState:
         self.settings = settings
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute)
         self.index_job = IndexJob(settings, self.metrics)
         self._service: ChatService | None = None
         self._lock = threading.Lock()

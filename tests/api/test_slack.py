@@ -223,7 +223,7 @@ def test_direct_message_and_follow_up_in_thread(
     post_signed(slack_live, dm("And the export controls?", "EvDm2", "1.2", "1.0"))
     wait_for(lambda: len(fake_slack.named("chat.update")) == 2)
     service = slack_live.app.state.rag.service()
-    assert service.conversations.standalone_questions("slack:D1:1.0") == [
+    assert service.conversations.standalone_questions("slack:D1:1.0", "slack:D1:1.0") == [
         "Which chip did DeepSeek use, the H800?",
         "And the export controls? (DeepSeek H800)",
     ]
