@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import uvicorn_config
 
     settings = cli.settings_from(host=args.host, port=args.port)
     if not args.no_index:
@@ -35,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         except IndexCorruptError as exc:  # serve anyway: /readyz says what is wrong
             print(f"error: {exc}", file=sys.stderr, flush=True)
     print(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 
