@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -79,9 +80,12 @@ class Answerer(Protocol):
         search: SearchResult,
         lang: str,
         on_delta: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         """Answer from the retrieved passages; ``on_delta`` receives pieces of the
-        answer text as they are ready (an LLM's stream), when the answerer streams."""
+        answer text as they are ready (an LLM's stream), when the answerer streams.
+        A streaming answerer stops at its next piece once ``cancelled`` is set
+        (raising AnswerCancelled)."""
         ...
 
 
@@ -281,6 +285,7 @@ class ExtractiveAnswerer:
         search: SearchResult,
         lang: str,
         on_delta: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         q_tokens = set(tokenize(question))
         ranked = self.candidates(q_tokens, search)

@@ -361,10 +361,13 @@ class ChatService:
         history: list[str] | None = None,
         listener: Listener | None = None,
         owner: str = LOCAL_OWNER,
+        cancelled: threading.Event | None = None,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found (see ``_respond``)."""
         with self.engine_in_use() as engine:
-            return self._respond(engine, question, conversation_id, top_k, history, listener, owner)
+            return self._respond(
+                engine, question, conversation_id, top_k, history, listener, owner, cancelled
+            )
 
     def _respond(
         self,
@@ -375,6 +378,7 @@ class ChatService:
         history: list[str] | None = None,
         listener: Listener | None = None,
         owner: str = LOCAL_OWNER,
+        cancelled: threading.Event | None = None,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found.
 
@@ -386,6 +390,8 @@ class ChatService:
         its check at the end (then the returned Answer is the truth).
         ``owner`` owns the conversation: another owner's ``conversation_id`` raises
         ConversationNotFoundError before any work, as a missing one would at the edge.
+        ``cancelled`` (set when the client went away) stops the work at the LLM's next
+        delta with AnswerCancelled, closing its stream; nothing is stored then.
         """
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
@@ -415,7 +421,7 @@ class ChatService:
                 streamed.append(piece)
                 listener("delta", piece)
 
-        draft = engine.answerer.answer(standalone, search, lang, on_delta)
+        draft = engine.answerer.answer(standalone, search, lang, on_delta, cancelled)
         checked = verify(draft.text, draft.citations, self.sources, renumber=draft.mode != "llm")
         answer_ms = (time.perf_counter() - t_answer) * 1000
         answer = Answer(

@@ -9,7 +9,8 @@
     ├── IndexMismatchError      the index was built with another embedding model
     ├── IndexCorruptError       the published index is damaged (a file missing or unreadable)
     ├── IndexLockedError        another indexer holds the lock on the index folder
-    └── CitationError           a citation does not match its source file
+    ├── CitationError           a citation does not match its source file
+    └── AnswerCancelled         the client went away; its answer was abandoned
 
 The CLI turns them into a message and an exit code; the API into problem+json.
 """
@@ -66,3 +67,10 @@ class IndexLockedError(RagError):
 
 class CitationError(RagError):
     exit_code = 1
+
+
+class AnswerCancelled(RagError):
+    """Raised in the answering thread once the caller's ``cancelled`` event is set
+    (the HTTP client disconnected): the LLM stream is closed, nothing is stored."""
+
+    exit_code = 130

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cache
@@ -29,6 +30,7 @@ import numpy as np
 from rag.answer import Draft, ExtractiveAnswerer, message
 from rag.citations import MARKER, Citation
 from rag.config import Settings
+from rag.errors import AnswerCancelled
 from rag.retriever import ScoredPassage, SearchResult
 
 log = logging.getLogger("rag.llm")
@@ -56,9 +58,16 @@ def build_llm(settings: Settings) -> Any:
     if not (settings.llm_base_url and settings.llm_model):
         return None
     from llama_index.llms.openai_like import OpenAILike
+    from openai import DefaultHttpxClient
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    # OpenAI's own httpx client (its pool and timeouts), which remembers the responses
+    # each thread opens (passed through **kwargs: the class does not declare it)
+    client: dict[str, Any] = {
+        "http_client": DefaultHttpxClient(event_hooks={"response": [_remember]})
+    }
     return OpenAILike(
+        **client,
         model=settings.llm_model,
         api_base=settings.llm_base_url,
         api_key=key,
@@ -69,6 +78,27 @@ def build_llm(settings: Settings) -> Any:
         temperature=0.1,
         context_window=settings.llm_context_window,
     )
+
+
+_opened = threading.local()
+
+
+def _remember(response: Any) -> None:
+    """httpx response hook: each thread keeps the responses it opened, so that a
+    cancelled answer closes its stream at once (closing llama-index's generator leaves
+    the HTTP response to the garbage collector)."""
+    responses = getattr(_opened, "responses", None)
+    if responses is None:
+        responses = _opened.responses = []
+    responses.append(response)
+
+
+def _close_opened() -> None:
+    """Close the responses this thread opened (the connection of an unfinished
+    stream is dropped: the provider sees its request end)."""
+    for response in getattr(_opened, "responses", ()):
+        response.close()
+    _opened.responses = []
 
 
 def fence(passages: list[ScoredPassage], nonce: str) -> str:
@@ -218,17 +248,32 @@ class LLMAnswerer:
             extractive, mode="extractive-fallback", warnings=[warning, *extractive.warnings]
         )
 
-    def _stream(self, messages: list[Any]) -> Iterator[str]:
-        for chunk in self.llm.stream_chat(messages):
-            if chunk.delta:
-                yield chunk.delta
+    def _stream(self, messages: list[Any], cancelled: threading.Event | None) -> Iterator[str]:
+        """The model's text deltas; AnswerCancelled at the next one once ``cancelled``
+        is set. The stream is closed either way, which closes the HTTP response: the
+        provider sees the request end and stops generating."""
+        chunks = self.llm.stream_chat(messages)
+        try:
+            for chunk in chunks:
+                _check(cancelled)
+                if chunk.delta:
+                    yield chunk.delta
+        finally:
+            chunks.close()
+            _close_opened()
 
     def answer(
-        self, question: str, search: SearchResult, lang: str, on_delta: Delta | None = None
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Delta | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         gate = self.extractive.answer(question, search, lang)
         if gate.abstained:
             return gate  # nothing retrieved supports it: no reason to ask the model
+        _check(cancelled)
         valid = set(range(1, len(search.passages) + 1))
         sanitizer = Sanitizer(valid, self.allowed_hosts)
         shown: list[str] = []
@@ -241,9 +286,11 @@ class LLMAnswerer:
                     on_delta(piece)
 
         try:
-            for delta in self._stream(self.messages(question, search, lang)):
+            for delta in self._stream(self.messages(question, search, lang), cancelled):
                 raw.append(delta)
                 show(sanitizer.feed(delta))
+        except AnswerCancelled:
+            raise
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
@@ -289,6 +336,11 @@ class LLMAnswerer:
             start, end = passage.sentences[best]
             out.append(self.extractive.citation_for(n, passage, start, end, float(scores[best])))
         return out
+
+
+def _check(cancelled: threading.Event | None) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise AnswerCancelled("the client went away; its answer was abandoned")
 
 
 _CLAIM_END = re.compile(r"(?<=[.!?。！？؟])\s+|\n+")
