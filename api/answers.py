@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -17,7 +18,7 @@ from api.state import AppState
 from rag.answer import Answer
 from rag.chat import LOCAL_OWNER, ChatService, validate_question
 from rag.citations import Citation, citation_line
-from rag.errors import RagError
+from rag.errors import AnswerCancelled, RagError
 from rag.retriever import SearchResult
 
 log = logging.getLogger("api")
@@ -78,26 +79,40 @@ async def stream(
 ) -> AsyncIterator[Event]:
     """``("citations", [Citation])``, ``("delta", str)``... as the engine produces
     them, then ``("done", Answer)``, or ``("error", Problem dict)`` if answering fails
-    after the stream began. Bad questions fail before the first event, as a problem."""
+    after the stream began. Bad questions fail before the first event, as a problem.
+    When the stream is closed before the end (the client went away), the answering
+    thread is told to stop: it closes the LLM's stream at its next delta."""
     validate_question(message, state.settings.max_question_chars)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
+    cancelled = threading.Event()
 
     def listener(kind: str, payload: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
+        if not cancelled.is_set():
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
 
-    respond = partial(service.respond, history=history, listener=listener, owner=owner)
+    respond = partial(
+        service.respond, history=history, listener=listener, owner=owner, cancelled=cancelled
+    )
     work = asyncio.ensure_future(run_in_threadpool(respond, message, conversation_id, top_k))
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-        if not getter.done():  # answering finished: drain what is left, then stop
+    work.add_done_callback(_abandoned)
+    getter: asyncio.Future[Event] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():  # answering finished: drain what is left, then stop
+                getter.cancel()
+                if queue.empty():
+                    break
+                continue
+            kind, payload = getter.result()
+            yield kind, (with_urls(state, payload) if kind == "citations" else payload)
+    finally:
+        if getter is not None:
             getter.cancel()
-            if queue.empty():
-                break
-            continue
-        kind, payload = getter.result()
-        yield kind, (with_urls(state, payload) if kind == "citations" else payload)
+        if not work.done():
+            cancelled.set()  # the client went away: stop answering for no one
     try:
         turn = work.result()
     except Exception as exc:
@@ -106,6 +121,12 @@ async def stream(
         yield "error", {"title": "Internal Server Error", "status": 500, "detail": detail}
         return
     yield "done", _finish(state, turn.answer)
+
+
+def _abandoned(work: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of an answer nobody awaits any more (its client left)."""
+    if not work.cancelled() and isinstance(work.exception(), AnswerCancelled):
+        log.info("an answer was abandoned: its client went away")
 
 
 def sse(event: str | None, data: object) -> str:

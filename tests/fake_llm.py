@@ -26,6 +26,8 @@ class Reply:
     """Seconds to wait before answering (to trip the client's timeout)."""
     piece: int = 7
     """Characters per streamed chunk."""
+    interval: float = 0.0
+    """Seconds between streamed chunks (a slow model)."""
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -45,6 +47,11 @@ class FakeLLM:
     script: Script = field(default=lambda request: Reply("NO_ANSWER"))
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: LiveServer | None = None
+    open_streams: int = 0
+    """Streamed answers being sent right now (a client that closes its request ends
+    its stream: the server sees the disconnect)."""
+    finished_streams: int = 0
+    """Streamed answers sent to their end."""
 
     @property
     def base_url(self) -> str:
@@ -98,12 +105,17 @@ class FakeLLM:
             }
             return f"data: {json.dumps(data)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        for i in range(0, len(reply.text), reply.piece):
-            yield chunk({"content": reply.text[i : i + reply.piece]})
-            await asyncio.sleep(0)
-        yield chunk({}, "stop")
-        yield "data: [DONE]\n\n"
+        self.open_streams += 1
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for i in range(0, len(reply.text), reply.piece):
+                yield chunk({"content": reply.text[i : i + reply.piece]})
+                await asyncio.sleep(reply.interval)
+            yield chunk({}, "stop")
+            yield "data: [DONE]\n\n"
+            self.finished_streams += 1
+        finally:
+            self.open_streams -= 1
 
     def start(self) -> FakeLLM:
         self.server = serve_asgi(self.app())
