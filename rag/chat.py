@@ -23,7 +23,7 @@ from rag.answer import Answer, Answerer, ExtractiveAnswerer, message, pieces
 from rag.citations import SourceTexts, verify
 from rag.config import Settings
 from rag.corpus import detect_language
-from rag.embedding import load_embedding, model_id
+from rag.embedding import count_tokens, load_embedding, model_id
 from rag.errors import ConversationNotFoundError, IndexCorruptError, QuestionError
 from rag.indexer import LoadedIndex, current_version, open_index
 from rag.llm import LLMAnswerer, build_llm, prompt
@@ -147,16 +147,19 @@ class ConversationStore:
         with self._lock:
             return self._owner_of(conversation_id) == (True, owner)
 
-    def standalone_questions(self, conversation_id: str, owner: str) -> list[str]:
-        """The standalone questions so far ([] for a new conversation);
-        ConversationNotFoundError when the id is another owner's."""
+    def standalone_questions(
+        self, conversation_id: str, owner: str, last: int | None = None
+    ) -> list[str]:
+        """The standalone questions so far, oldest first, only the ``last`` ones when
+        given ([] for a new conversation); ConversationNotFoundError when the id is
+        another owner's."""
         with self._lock:
             self._check(conversation_id, owner)
             rows = self._db.execute(
-                "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n",
-                (conversation_id,),
+                "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n DESC LIMIT ?",
+                (conversation_id, -1 if last is None else last),
             ).fetchall()
-        return [r[0] for r in rows]
+        return [r[0] for r in reversed(rows)]
 
     def add(
         self, conversation_id: str, owner: str, question: str, standalone: str, answer: Answer
@@ -284,6 +287,27 @@ class ChatService:
             return fallback
         return standalone
 
+    def validate(self, question: str, history: list[str] | None = None) -> str:
+        """The question stripped, when it and the explicit ``history`` are within the
+        limits: characters, then tokens of the embedding model (what a question
+        costs). QuestionError naming the limit and the count otherwise."""
+        question = validate_question(question, self.settings.max_question_chars)
+        tokens = count_tokens(self.embedding, question)
+        if tokens > self.settings.max_question_tokens:
+            raise QuestionError(
+                f"the question is {tokens} tokens long (tokens of the embedding model), over "
+                f"the limit of {self.settings.max_question_tokens}; ask a shorter question"
+            )
+        if history:
+            total = sum(count_tokens(self.embedding, h) for h in history)
+            if total > self.settings.max_history_tokens:
+                raise QuestionError(
+                    f"the earlier user messages are {total} tokens long together (tokens of "
+                    f"the embedding model), over the limit of "
+                    f"{self.settings.max_history_tokens}; send fewer earlier messages"
+                )
+        return question
+
     def reload_if_changed(self) -> bool:
         """Switch to a newly published index version; True when it switched. When
         CURRENT or the new version is damaged, the loaded version keeps serving and
@@ -394,19 +418,23 @@ class ChatService:
         delta with AnswerCancelled, closing its stream; nothing is stored then.
         """
         started = time.perf_counter()
-        question = validate_question(question, self.settings.max_question_chars)
+        question = self.validate(question, history)
         if top_k is not None and top_k <= 0:
             raise QuestionError(f"top_k must be > 0, got {top_k}")
         remember = history is None
+        turns = self.settings.history_turns
         if history is None:
             history = (
-                self.conversations.standalone_questions(conversation_id, owner)
+                self.conversations.standalone_questions(conversation_id, owner, last=turns)
                 if conversation_id
                 else []
             )
-        else:
+        else:  # only the latest turns: condensing each against the ones before is O(n^2)
+            history = history[-turns:]
             history = [condense(h, history[:i]) for i, h in enumerate(history)]
         standalone = self._condense(question, history)
+        if count_tokens(self.embedding, standalone) > self.settings.max_question_tokens:
+            standalone = question  # what was carried over made it too long to embed
         detected = detect_language(question)
         known = detected if detected != "und" else None
         search = engine.retriever.search(standalone, top_k, lang=known)

