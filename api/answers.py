@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.state import AppState
 from rag.answer import Answer
-from rag.chat import LOCAL_OWNER, ChatService, validate_question
+from rag.chat import LOCAL_OWNER, ChatService
 from rag.citations import Citation, citation_line
 from rag.errors import AnswerCancelled, RagError
 from rag.retriever import SearchResult
@@ -82,7 +82,7 @@ async def stream(
     after the stream began. Bad questions fail before the first event, as a problem.
     When the stream is closed before the end (the client went away), the answering
     thread is told to stop: it closes the LLM's stream at its next delta."""
-    validate_question(message, state.settings.max_question_chars)
+    service.validate(message, history)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
     cancelled = threading.Event()
