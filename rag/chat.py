@@ -415,7 +415,9 @@ class ChatService:
         ``owner`` owns the conversation: another owner's ``conversation_id`` raises
         ConversationNotFoundError before any work, as a missing one would at the edge.
         ``cancelled`` (set when the client went away) stops the work at the LLM's next
-        delta with AnswerCancelled, closing its stream; nothing is stored then.
+        delta with AnswerCancelled, closing its stream; nothing is stored then. When the
+        turn cannot be stored (a full disk), the answer still comes back, with the
+        warning ``conversation_not_saved`` (logged).
         """
         started = time.perf_counter()
         question = self.validate(question, history)
@@ -477,7 +479,12 @@ class ChatService:
                 listener("delta", piece)
         assert answer.conversation_id is not None
         if remember:
-            self.conversations.add(answer.conversation_id, owner, question, standalone, answer)
+            try:
+                self.conversations.add(answer.conversation_id, owner, question, standalone, answer)
+            except (sqlite3.Error, OSError) as exc:  # a full disk, a broken database
+                log.error("turn of conversation %s not saved: %s", answer.conversation_id, exc)
+                warnings = [*answer.warnings, "conversation_not_saved"]
+                answer = answer.model_copy(update={"warnings": warnings})
         return Turn(answer, search, standalone)
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """The ``rag`` command: index a corpus, ask it questions, chat, list sources, evaluate.
 
 Exit codes: 0 ok, 2 usage or bad input, 3 no index (or one built with another
-embedding model), 4 another indexer is running, 1 anything else.
+embedding model), 4 another indexer is running, 6 the index is damaged, 7 the disk is
+full, 1 anything else.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@
     ├── IndexMismatchError      the index was built with another embedding model
     ├── IndexCorruptError       the published index is damaged (a file missing or unreadable)
     ├── IndexLockedError        another indexer holds the lock on the index folder
+    ├── DiskFullError           a write failed for lack of space (the folder named)
     ├── CitationError           a citation does not match its source file
     └── AnswerCancelled         the client went away; its answer was abandoned
 
@@ -63,6 +64,13 @@ class IndexCorruptError(RagError):
 
 class IndexLockedError(RagError):
     exit_code = 4
+
+
+class DiskFullError(RagError):
+    """A build could not write for lack of space; the message names the folder and
+    what is free. The partial build is already removed."""
+
+    exit_code = 7
 
 
 class CitationError(RagError):

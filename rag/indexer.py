@@ -16,6 +16,7 @@ reader always sees a complete index. Re-indexing an unchanged corpus writes noth
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -37,6 +38,7 @@ from rag.chunking import Passage
 from rag.config import Settings
 from rag.embedding import EmbeddingCache, load_embedding, model_id
 from rag.errors import (
+    DiskFullError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
@@ -229,6 +231,85 @@ def _collect_garbage(settings: Settings, keep: set[str]) -> None:
         stray.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _cleaned_on_failure(settings: Settings) -> Iterator[None]:
+    """A build that fails (the writer lock still held) removes what it wrote at once:
+    its staging folder, a version it renamed but did not publish, their collections
+    on a Chroma server. A failure for lack of space becomes DiskFullError naming the
+    folder whose disk is full."""
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            _remove_unpublished(settings)
+        except Exception as cleanup:  # never hide the build's own error
+            sys.stderr.write(f"could not remove the partial build: {cleanup}\n")
+        if isinstance(exc, Exception) and disk_full(exc):
+            folder = _full_folder(exc, settings)
+            usage = shutil.disk_usage(folder)
+            raise DiskFullError(
+                f"no space left on the disk of {folder} ({usage.free // 2**20} MB free of "
+                f"{usage.total // 2**20} MB); the partial build was removed and the published "
+                "index still serves; free some space and run `rag index` again"
+            ) from exc
+        raise
+
+
+def _remove_unpublished(settings: Settings) -> None:
+    folder = versions_dir(settings.index_dir)
+    try:
+        current = current_version(settings.index_dir)
+    except IndexCorruptError:
+        current = None
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        newer = current is not None and child.name > current
+        if child.name.endswith(".building") or newer:
+            shutil.rmtree(child, ignore_errors=True)
+    for stray in settings.index_dir.glob(".CURRENT.*"):
+        stray.unlink(missing_ok=True)
+    if settings.chroma_url:
+        drop_server_collections(
+            settings.chroma_url, settings.chroma_prefix, {c.name for c in folder.iterdir()}
+        )
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a write refused for lack of space:
+    ENOSPC or EDQUOT, shutil.copytree's list of errors, SQLite's and Chroma's
+    "database or disk is full"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current)
+        if "No space left on device" in text or "disk is full" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _full_folder(exc: BaseException, settings: Settings) -> Path:
+    """The folder whose disk refused the write: the file the error names, else the
+    index or cache folder with the least space left."""
+    name = getattr(exc, "filename", None)
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        name = exc.args[0][0][1] if exc.args[0] and len(exc.args[0][0]) == 3 else None
+    candidates = [Path(name)] if isinstance(name, str) else []
+    candidates += [settings.index_dir, settings.cache_dir]
+    existing = []
+    for path in candidates:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        existing.append(path)
+    if isinstance(name, str):
+        return existing[0] if existing[0].is_dir() else existing[0].parent
+    return min(existing, key=lambda p: shutil.disk_usage(p).free)
+
+
 def _passage_meta(p: Passage) -> dict[str, str | int]:
     return {
         "doc_id": p.doc_id,
@@ -306,7 +387,7 @@ def build(
     started = time.perf_counter()
     index_dir = settings.index_dir
     pause = _pauser(settings.index_pause_at)
-    with writer_lock(index_dir):
+    with writer_lock(index_dir), _cleaned_on_failure(settings):
         pause("locked")
         loaded = corpus.load(settings.corpus_dir)
         pause("loaded")
