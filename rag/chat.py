@@ -452,7 +452,14 @@ class ChatService:
                 listener("delta", piece)
 
         draft = engine.answerer.answer(standalone, search, lang, on_delta, cancelled)
-        checked = verify(draft.text, draft.citations, self.sources, renumber=draft.mode != "llm")
+        documents = engine.index.manifest["documents"]
+        checked = verify(
+            draft.text,
+            draft.citations,
+            self.sources,
+            renumber=draft.mode != "llm",
+            sha256_of=lambda source: documents.get(source, {}).get("sha256"),
+        )
         answer_ms = (time.perf_counter() - t_answer) * 1000
         answer = Answer(
             answer=checked.text,
