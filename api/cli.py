@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rag import cli
-from rag.errors import IndexCorruptError
+from rag.errors import DiskFullError, IndexCorruptError
 
 
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.no_index:
         try:
             cli.build_index(settings)
-        except IndexCorruptError as exc:  # serve anyway: /readyz says what is wrong
+        except (IndexCorruptError, DiskFullError) as exc:  # serve what is published
+            # (/readyz says what is wrong when nothing can be served)
             print(f"error: {exc}", file=sys.stderr, flush=True)
     print(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from api.auth import bearer, matches
+from api.auth import bearer, client_address, matches
 from api.problems import ApiProblem
 from api.state import AppState
 from rag.chat import LOCAL_OWNER, ChatService
@@ -76,6 +76,15 @@ def require_admin(request: Request, state: State, caller: Caller) -> None:
             raise ApiProblem(403, "re-indexing over HTTP is off: RAG_ADMIN_KEY is not set")
         return
     if not matches(bearer(request.scope) or "", [admin]):
+        address = client_address(request.scope)
+        wait = state.auth_failures.blocked(address)
+        if wait is not None:  # admin key guesses count as failed authentications too
+            raise ApiProblem(
+                429,
+                f"too many failed authentications; retry in {wait} s",
+                {"Retry-After": str(wait)},
+            )
+        state.auth_failures.retry_after(address)
         raise ApiProblem(403, "re-indexing needs the admin key")
 
 

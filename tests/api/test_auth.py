@@ -141,3 +141,22 @@ def test_the_admin_key_may_ask_when_the_setting_says_so(indexed: Settings) -> No
             assert admin.post("/v1/chat", json=QUESTION).status_code == 200
     finally:
         live.stop()
+
+
+def test_admin_key_guesses_count_as_failures_on_a_service_without_keys(
+    indexed: Settings,
+) -> None:
+    live = serve(
+        indexed.model_copy(
+            update={"admin_key": Settings(admin_key=ADMIN).admin_key, "auth_failures_per_minute": 3}
+        )
+    )
+    try:
+        with live.client() as client:
+            codes = [
+                client.post("/v1/index", headers=bearer(f"guess-{i}")).status_code for i in range(4)
+            ]
+            assert client.post("/v1/chat", json=QUESTION).status_code == 200  # open service
+    finally:
+        live.stop()
+    assert codes == [403, 403, 403, 429]
