@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -45,23 +44,21 @@ Caller = Annotated[str, Depends(authorize)]
 
 
 def browser_session(request: Request) -> str | None:
-    """The browser session of the web page's cookie; None until the web page lands
-    (then this is its function)."""
+    """The owner id of the web page's browser session (a hash of its cookie, never
+    the cookie); None without one. A stand-in until the web page's own function
+    replaces it: this branch has no page, so no session."""
     return None
 
 
 def conversation_owner(request: Request, caller: Caller) -> str:
     """Who owns the conversations this request reads and writes: the API key's
     identity (``key:`` + an HMAC of the key) when keys are set; without keys, the
-    browser session when there is one (``session:`` + a hash of it), else everyone on
-    the service is one owner, ``local`` (the command line's too). Slack threads are
-    owned by their own ``slack:`` ids, which no HTTP caller can have."""
+    browser session's owner id when there is one, else everyone on the service is one
+    owner, ``local`` (the command line's too). Slack threads are owned by their own
+    ``slack:`` ids, which no HTTP caller can have."""
     if caller.startswith("key:"):
         return caller
-    session = browser_session(request)
-    if session:
-        return "session:" + hashlib.sha256(session.encode()).hexdigest()[:32]
-    return LOCAL_OWNER
+    return browser_session(request) or LOCAL_OWNER
 
 
 Owner = Annotated[str, Depends(conversation_owner)]

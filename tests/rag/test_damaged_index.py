@@ -129,7 +129,7 @@ def test_rag_ask_names_the_damage_in_one_line(
     use_env(monkeypatch, settings)
     code = main(["ask", QUESTION])
     err = capsys.readouterr().err
-    assert code == IndexCorruptError.exit_code == 6
+    assert code == IndexCorruptError.exit_code != 1  # its own code, not "anything else"
     assert err.count("\n") == 1 and err.startswith("error: "), err
     assert DAMAGES[name][1] in err and "rag index --rebuild" in err
     assert "Traceback" not in err

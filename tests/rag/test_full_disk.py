@@ -83,7 +83,7 @@ def test_rag_index_on_a_full_disk_says_so_and_leaves_no_partial_build(
     use_env(monkeypatch, settings)
     code = main(["index"])
     err = capsys.readouterr().err
-    assert code == DiskFullError.exit_code == 7
+    assert code == DiskFullError.exit_code != 1  # its own code, not "anything else"
     assert err.count("\n") == 1 and err.startswith("error: no space left on the disk of ")
     assert str(small_disk) in err and "Traceback" not in err
     assert current_version(settings.index_dir) == first and partial_builds(settings) == []
