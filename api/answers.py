@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -17,9 +19,10 @@ from api.state import AppState
 from rag.errors import RagError
 from rag.query.chat import ChatService
 from rag.query.citations import citation_line
-from rag.query.pipeline import pieces, validate_question
+from rag.query.conversation import LOCAL_OWNER
+from rag.query.pipeline import pieces
 from rag.query.sanitize import plain_markdown
-from rag.types import Answer, Citation, SearchResult
+from rag.types import Answer, AnswerCancelled, Citation, SearchResult
 
 log = logging.getLogger("api")
 
@@ -47,10 +50,12 @@ async def answer_turn(
     conversation_id: str | None = None,
     top_k: int | None = None,
     history: list[str] | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> tuple[Answer, SearchResult]:
     """Answer in a worker thread (embedding and search block), with citation URLs,
     and what retrieval found."""
-    turn = await run_in_threadpool(service.respond, message, conversation_id, top_k, history)
+    respond = partial(service.respond, history=history, owner=owner)
+    turn = await run_in_threadpool(respond, message, conversation_id, top_k)
     return _finish(state, turn.answer), turn.search
 
 
@@ -77,30 +82,44 @@ async def stream(
     conversation_id: str | None = None,
     top_k: int | None = None,
     history: list[str] | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> AsyncIterator[Event]:
     """``("citations", [Citation])``, ``("delta", str)``... as the engine produces
     them, then ``("done", Answer)``, or ``("error", Problem dict)`` if answering fails
-    after the stream began. Bad questions fail before the first event, as a problem."""
-    validate_question(message, state.settings.max_question_chars)
+    after the stream began. Bad questions fail before the first event, as a problem.
+    When the stream is closed before the end (the client went away), the answering
+    thread is told to stop: it closes the LLM's stream at its next delta."""
+    service.validate(message, history)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
+    cancelled = threading.Event()
 
     def listener(kind: str, payload: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
+        if not cancelled.is_set():
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
 
-    work = asyncio.ensure_future(
-        run_in_threadpool(service.respond, message, conversation_id, top_k, history, listener)
+    respond = partial(
+        service.respond, history=history, listener=listener, owner=owner, cancelled=cancelled
     )
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-        if not getter.done():  # answering finished: drain what is left, then stop
+    work = asyncio.ensure_future(run_in_threadpool(respond, message, conversation_id, top_k))
+    work.add_done_callback(_abandoned)
+    getter: asyncio.Future[Event] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():  # answering finished: drain what is left, then stop
+                getter.cancel()
+                if queue.empty():
+                    break
+                continue
+            kind, payload = getter.result()
+            yield kind, (with_urls(state, payload) if kind == "citations" else payload)
+    finally:
+        if getter is not None:
             getter.cancel()
-            if queue.empty():
-                break
-            continue
-        kind, payload = getter.result()
-        yield kind, (with_urls(state, payload) if kind == "citations" else payload)
+        if not work.done():
+            cancelled.set()  # the client went away: stop answering for no one
     try:
         turn = work.result()
     except Exception as exc:
@@ -109,6 +128,12 @@ async def stream(
         yield "error", {"title": "Internal Server Error", "status": 500, "detail": detail}
         return
     yield "done", _finish(state, turn.answer)
+
+
+def _abandoned(work: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of an answer nobody awaits any more (its client left)."""
+    if not work.cancelled() and isinstance(work.exception(), AnswerCancelled):
+        log.info("an answer was abandoned: its client went away")
 
 
 def sse(event: str | None, data: object) -> str:

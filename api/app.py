@@ -10,8 +10,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
+from api.auth import AuthMiddleware
 from api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from api.metrics import MetricsMiddleware
+from api.problems import UnexpectedErrorMiddleware
 from api.routes import chat, feedback, openai_compat, ops, sources, web
 from api.security import SecurityHeadersMiddleware
 from api.state import AppState
@@ -56,6 +58,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.slack_bot_token and settings.slack_signing_secret:
         _mount_slack(app, state)
 
+    # the last added runs first: security headers, metrics, CORS (preflights carry no
+    # key), the key check from the headers (api/auth.py), the body (size, time, text),
+    # the in-flight count, then the routes with unexpected errors caught innermost
+    app.add_middleware(UnexpectedErrorMiddleware)
+    if settings.max_inflight:
+        app.add_middleware(ConcurrencyLimitMiddleware, max_inflight=settings.max_inflight)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout
+    )
+    app.add_middleware(
+        AuthMiddleware, settings=settings, limiter=state.limiter, failures=state.auth_failures
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -63,9 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.max_inflight:
-        app.add_middleware(ConcurrencyLimitMiddleware, max_inflight=settings.max_inflight)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

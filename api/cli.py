@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rag import cli
+from rag.errors import DiskFullError, IndexCorruptError
 
 
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
@@ -26,13 +27,18 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import uvicorn_config
 
     settings = cli.settings_from(host=args.host, port=args.port)
     if not args.no_index:
-        cli.build_index(settings)
+        try:
+            cli.build_index(settings)
+        except (IndexCorruptError, DiskFullError) as exc:  # serve what is published
+            # (/readyz says what is wrong when nothing can be served)
+            print(f"error: {exc}", file=sys.stderr, flush=True)
     url = f"http://{settings.host}:{settings.port}"
     print(f"serving on {url}: the chat page at {url}/, the API docs at /docs", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from fastapi.security import HTTPBearer
 
+from api.auth import bearer, client_address, matches, too_many_failures
 from api.problems import ApiProblem
 from api.security import session_cookie, session_owner
 from api.state import AppState
 from rag.query.chat import ChatService
+from rag.query.conversation import LOCAL_OWNER
 
+# documents the scheme in OpenAPI; the key itself is checked by api.auth.AuthMiddleware
 _bearer = HTTPBearer(auto_error=False, description="One of RAG_API_KEYS, when set")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_state(request: Request) -> AppState:
@@ -46,47 +46,34 @@ def get_service(state: State) -> ChatService:
 Service = Annotated[ChatService, Depends(get_service)]
 
 
-def _matches(given: str, keys: list[SecretStr]) -> bool:
-    # compare with every key in constant time, so timing tells nothing
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given.encode(), key.get_secret_value().encode())
-    return found
-
-
-def authorize(request: Request, state: State, credentials: Credentials) -> str:
-    """Check the API key when keys are configured, then the rate limit of the caller
-    (its key, or its address without keys). Returns who the caller is."""
-    keys = state.settings.api_keys
-    given = credentials.credentials if credentials is not None else None
-    if keys:
-        if given is None:
-            raise ApiProblem(
-                401,
-                "this service needs an API key: Authorization: Bearer KEY",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        admin = state.settings.admin_key
-        if not _matches(given, keys + ([admin] if admin is not None else [])):
-            raise ApiProblem(401, "the API key is not valid", {"WWW-Authenticate": "Bearer"})
-        caller = "key:" + hmac.new(b"rate", given.encode(), "sha256").hexdigest()[:16]
-    else:
-        caller = "addr:" + (request.client.host if request.client else "unknown")
-    wait = state.limiter.retry_after(caller)
-    if wait is not None:
-        raise ApiProblem(
-            429,
-            f"rate limit of {state.settings.rate_limit_per_minute} requests a minute "
-            f"exceeded; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+def authorize(request: Request, _: Annotated[object, Depends(_bearer)]) -> str:
+    """Who the caller is, as api.auth.AuthMiddleware established it from the headers
+    (the key was checked and the rate limit taken before the body was read)."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, str):
+        raise ApiProblem(401, "this route needs an API key", {"WWW-Authenticate": "Bearer"})
     return caller
 
 
 Caller = Annotated[str, Depends(authorize)]
 
 
-def require_admin(state: State, credentials: Credentials, caller: Caller) -> None:
+def conversation_owner(request: Request, caller: Caller) -> str:
+    """Who owns the conversations (and the ratings) this request reads and writes:
+    the API key's identity (``key:`` + an HMAC of the key) when keys are set; without
+    keys, the browser session's owner id when the web page's cookie is there
+    (``browser_session``), else everyone on the service is one owner, ``local`` (the
+    command line's too). Slack threads are owned by their own ``slack:`` ids, which no
+    HTTP caller can have."""
+    if caller.startswith("key:"):
+        return caller
+    return browser_session(request) or LOCAL_OWNER
+
+
+Owner = Annotated[str, Depends(conversation_owner)]
+
+
+def require_admin(request: Request, state: State, caller: Caller) -> None:
     """``POST /v1/index`` needs the admin key; with no admin key configured it is open
     only on a service without API keys (a local, single-user service)."""
     admin = state.settings.admin_key
@@ -94,8 +81,12 @@ def require_admin(state: State, credentials: Credentials, caller: Caller) -> Non
         if state.settings.api_keys:
             raise ApiProblem(403, "re-indexing over HTTP is off: RAG_ADMIN_KEY is not set")
         return
-    given = credentials.credentials if credentials is not None else ""
-    if not _matches(given, [admin]):
+    if not matches(bearer(request.scope) or "", [admin]):
+        address = client_address(request.scope)
+        wait = state.auth_failures.blocked(address)
+        if wait is not None:  # admin key guesses count as failed authentications too
+            raise ApiProblem(*too_many_failures(state.settings, wait))
+        state.auth_failures.retry_after(address)
         raise ApiProblem(403, "re-indexing needs the admin key")
 
 

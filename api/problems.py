@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import errors
 
@@ -25,10 +26,12 @@ MEDIA_TYPE = "application/problem+json"
 
 STATUS_OF: dict[type[errors.RagError], int] = {
     errors.QuestionError: 422,
+    errors.ConversationNotFoundError: 404,
     errors.IndexMissingError: 503,
     errors.IndexMismatchError: 503,
     errors.IndexCorruptError: 503,
     errors.StoreUnavailableError: 503,
+    errors.DiskFullError: 507,
     errors.IndexLockedError: 409,
     errors.ConfigError: 500,
     errors.CorpusError: 500,
@@ -95,6 +98,42 @@ def _status_of(exc: errors.RagError) -> int:
     return 500
 
 
+class UnexpectedErrorMiddleware:
+    """The innermost middleware: an exception no handler took becomes a logged 500
+    problem here, before it reaches Starlette's outermost error middleware, which
+    re-raises it and makes uvicorn close the connection (a client's next request on
+    that kept-alive connection then fails). After the response began nothing can be
+    sent: it is re-raised and the connection closes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            await unexpected(scope["method"], scope["path"])(scope, receive, send)
+
+
+def unexpected(method: str, path: str) -> JSONResponse:
+    """The 500 problem of an exception nobody expected, logged with its traceback
+    (call it from the ``except`` block); the body reveals nothing of the code."""
+    log.exception("unexpected error on %s %s", method, path)
+    return problem_response(500, "internal error; the service log has the details", path)
+
+
 def install(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
@@ -123,8 +162,9 @@ def install(app: FastAPI) -> None:
         return problem_response(422, detail or "invalid request", request.url.path, errors=found)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal error; the service log has the details")
+        # what a middleware outside UnexpectedErrorMiddleware raised; the connection
+        # is then closed by uvicorn
+        return unexpected(request.method, request.url.path)
 
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(errors.RagError, on_rag_error)

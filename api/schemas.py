@@ -23,7 +23,8 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = Field(
         default=None,
         pattern=CONVERSATION_ID,
-        description="Continue this conversation (or start one under this id)",
+        description="Continue one of your conversations: an id this service returned "
+        "to you (any other id is 404, as if it did not exist). Omit it to start one",
     )
     top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to retrieve")
     include_retrieved: bool = Field(
@@ -127,6 +128,9 @@ class IndexStatus(BaseModel):
 class Health(BaseModel):
     status: str
     index_version: str | None = None
+    problem: str | None = None
+    """Ready, but a newer published version could not be opened (a damaged index or
+    CURRENT): the loaded version keeps serving, and this says what is wrong."""
 
 
 # OpenAI Chat Completions (the subset chat front ends use; unknown fields are ignored)

@@ -85,26 +85,47 @@ def render(answer: Answer) -> tuple[str, list[dict[str, Any]]]:
 
 
 class EventLog:
-    """Event ids already handled (SQLite under the data folder, so several workers
-    and a restart agree): a redelivered event gets no second reply."""
+    """Messages answered, or being answered (SQLite under the data folder, so several
+    workers and a restart agree), keyed by team, channel and the message's ts: the
+    same message delivered again (a retry, a Socket Mode redelivery, or a direct
+    message delivered both as ``app_mention`` and as ``message.im``, with two event
+    ids) gets no second reply. A claim becomes done once the reply is posted, and is
+    released when it could not be, so that Slack's next delivery is answered; a claim
+    whose worker died expires after ``lease`` seconds."""
 
-    def __init__(self, path: Path, ttl_seconds: int) -> None:
+    def __init__(self, path: Path, ttl_seconds: int, lease_seconds: int = 300) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl_seconds
+        self.lease = lease_seconds
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, seen REAL)"
+                "CREATE TABLE IF NOT EXISTS messages "
+                "(key TEXT PRIMARY KEY, claimed REAL, done INTEGER)"
             )
 
-    def first_time(self, event_id: str) -> bool:
+    def claim(self, key: str) -> bool:
+        """True when this worker is the one to answer ``key`` (nobody has, nobody is)."""
         now = time.time()
         with self._lock, self._db:
-            self._db.execute("DELETE FROM events WHERE seen < ?", (now - self.ttl,))
-            cursor = self._db.execute("INSERT OR IGNORE INTO events VALUES (?, ?)", (event_id, now))
+            self._db.execute(
+                "DELETE FROM messages WHERE claimed < ? OR (done = 0 AND claimed < ?)",
+                (now - self.ttl, now - self.lease),
+            )
+            cursor = self._db.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, 0)", (key, now))
         return cursor.rowcount == 1
+
+    def done(self, key: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE messages SET done = 1, claimed = ? WHERE key = ?", (time.time(), key)
+            )
+
+    def release(self, key: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM messages WHERE key = ?", (key,))
 
 
 def _client(state: AppState) -> WebClient:
@@ -150,18 +171,14 @@ class SlackBot:
     # listeners (Bolt acknowledges events itself before they run)
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        if not self._new_human_event(body, event):
-            return
         thread = event.get("thread_ts") or event["ts"]
-        self.reply(client, event["channel"], thread, event.get("text", ""), thread)
+        self._answer_once(body, event, client, thread, thread)
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         if event.get("channel_type") != "im" or event.get("subtype"):
             return  # channel messages are answered when they mention the bot
-        if not self._new_human_event(body, event):
-            return
         thread = event.get("thread_ts")
-        self.reply(client, event["channel"], thread, event.get("text", ""), thread or "dm")
+        self._answer_once(body, event, client, thread, thread or "dm")
 
     def on_ask(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
         question = command.get("text", "").strip()
@@ -180,17 +197,34 @@ class SlackBot:
 
     # the work
 
-    def _new_human_event(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+    def _answer_once(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: WebClient,
+        thread: str | None,
+        key: str,
+    ) -> None:
+        """Reply to a human's message unless it is being or was answered (by the
+        message, not the event: see EventLog); a reply that could not be posted
+        leaves the message to Slack's next delivery."""
         if event.get("bot_id") or event.get("subtype") == "bot_message":
-            return False  # other bots (Bolt already drops the bot's own events)
-        event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
-        return self.events.first_time(str(event_id))
+            return  # other bots (Bolt already drops the bot's own events)
+        message = f"{body.get('team_id', '')}:{event.get('channel')}:{event.get('ts')}"
+        if not self.events.claim(message):
+            return
+        if self.reply(client, event["channel"], thread, event.get("text", ""), key):
+            self.events.done(message)
+        else:
+            self.events.release(message)
 
     def answer(self, text: str, conversation_id: str) -> Answer | None:
         question = _MENTION.sub("", text).strip()
         try:
             service = self.state.service()
-            answer = service.respond(question, conversation_id).answer
+            # a Slack conversation is owned by its thread's own id ("slack:..."), which
+            # no HTTP caller can own: /v1 cannot read or continue it
+            answer = service.respond(question, conversation_id, owner=conversation_id).answer
         except RagError as exc:
             return Answer(answer=str(exc), citations=[], abstained=True, warnings=["error"])
         except Exception:
@@ -203,8 +237,9 @@ class SlackBot:
 
     def reply(
         self, client: WebClient, channel: str, thread: str | None, text: str, key: str
-    ) -> None:
-        """Post a placeholder in the thread, then replace it with the answer."""
+    ) -> bool:
+        """Post a placeholder in the thread, then replace it with the answer; False
+        when Slack refused a post (after the client's own retries)."""
         try:
             placeholder = client.chat_postMessage(
                 channel=channel, thread_ts=thread, text=PLACEHOLDER
@@ -216,11 +251,13 @@ class SlackBot:
                     ts=placeholder["ts"],
                     text="Sorry, something went wrong while answering; please try again.",
                 )
-                return
+                return True
             if answer.abstained and self.state.settings.slack_on_abstain == "silent":
                 client.chat_delete(channel=channel, ts=placeholder["ts"])
-                return
+                return True
             message, blocks = render(answer)
             client.chat_update(channel=channel, ts=placeholder["ts"], text=message, blocks=blocks)
+            return True
         except Exception:  # a Slack API failure is logged; the process keeps serving
             log.exception("replying in Slack failed (channel %s)", channel)
+            return False

@@ -78,6 +78,7 @@ class AppState:
         self.settings = settings
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute)
         self.index_job = IndexJob(settings, self.metrics)
         self._service: ChatService | None = None
         self._lock = threading.Lock()
@@ -112,7 +113,8 @@ class AppState:
             self.load_error = None
             # load the language detector and touch the index now, not on the first question
             detect_language("warm up")
-            service.pipeline.retriever.search("warm up")
+            with service.pipeline_in_use() as pipeline:
+                pipeline.retriever.search("warm up")
         except RagError as exc:
             self.load_error = str(exc)
             log.warning("not ready: %s", exc)
@@ -122,9 +124,14 @@ class AppState:
         return self._service is not None
 
     def index_status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {"version": None, "build": dict(self.index_job.status)}
+        status: dict[str, Any] = {
+            "version": None,
+            "build": dict(self.index_job.status),
+            "problem": self.load_error,
+        }
         if self._service is not None:
             service = self.service()  # on the newest published version
+            status["problem"] = service.problem
             manifest = service.pipeline.index.manifest
             status.update(
                 version=service.pipeline.index.version,

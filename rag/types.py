@@ -1,6 +1,6 @@
 """The data every part of the engine shares: documents, passages, scores, citations,
-answers, the one interface of an answerer (and the exception by which it gives up),
-and the warning codes. Dataclasses, pydantic models, Protocols and an enum: nothing
+answers, the one interface of an answerer (and the exceptions by which it gives up or
+stops), and the warning codes. Dataclasses, pydantic models, Protocols and an enum: nothing
 here reads or writes anything.
 
 Offsets are in characters (Python ``str`` indices) into a source file's text as
@@ -10,6 +10,7 @@ Offsets are in characters (Python ``str`` indices) into a source file's text as
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -188,11 +189,13 @@ class Answerer(Protocol):
         search: SearchResult,
         lang: str,
         on_delta: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         """Answer from the retrieved passages, in language ``lang`` (ISO 639-1);
         ``on_delta`` receives pieces of the answer text as they are ready (an LLM's
         stream), when the answerer streams. Raises ``AnswerUnusable`` when it cannot
-        give an answer the service may show (the pipeline then answers extractively)."""
+        give an answer the service may show (the pipeline then answers extractively),
+        ``AnswerCancelled`` at its next piece once ``cancelled`` is set."""
         ...
 
 
@@ -204,6 +207,13 @@ class AnswerUnusable(Exception):
     def __init__(self, warning: str) -> None:
         super().__init__(warning)
         self.warning = warning
+
+
+class AnswerCancelled(Exception):
+    """The caller went away (``cancelled`` was set: the HTTP client disconnected), so
+    the answerer stopped: its LLM stream is closed, and nothing is answered, stored or
+    fallen back to. Control flow between the answering thread and the edge that
+    abandoned it, never shown to anyone."""
 
 
 class WarningCode(StrEnum):
@@ -235,6 +245,9 @@ class WarningCode(StrEnum):
     """The question names a model or product no passage contains (detail: the name)."""
     NO_QUANTITY = "no_quantity"
     """The question asks for a quantity and no retrieved sentence states one."""
+    CONVERSATION_NOT_SAVED = "conversation_not_saved"
+    """The turn could not be stored (a full disk, a broken database): the answer is
+    returned, but a follow-up will not know it."""
 
 
 def warning(code: WarningCode, detail: str | None = None) -> str:

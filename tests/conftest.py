@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,43 @@ def make_settings(root: Path, corpus: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Make the command line (which reads RAG_* variables) use ``settings``' folders
+    and embedding."""
+    for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
+        monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(settings, name)))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs mounted under tmp_path (mounting needs root: skipped otherwise)."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Write a filler file until the disk is full (but ``leave`` bytes)."""
+    filler = disk / "filler"
+    free = shutil.disk_usage(disk).free
+    with contextlib.suppress(OSError), open(filler, "wb") as out:
+        out.write(b"\0" * max(0, free - leave))
+        while not leave:
+            out.write(b"\0" * 4096)
+            out.flush()
+    return filler
 
 
 def write_corpus(root: Path, files: dict[str, str]) -> Path:

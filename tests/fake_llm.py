@@ -27,7 +27,7 @@ class Reply:
     piece: int = 7
     """Characters per streamed chunk."""
     pace: float = 0.0
-    """Seconds between streamed chunks."""
+    """Seconds between streamed chunks (a slow model)."""
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -49,6 +49,14 @@ class FakeLLM:
     server: LiveServer | None = None
     streams: list[str] = field(default_factory=list)
     """How each streamed reply ended: "complete", or "abandoned" (the client left)."""
+    started: int = 0
+    """Streamed replies begun."""
+
+    @property
+    def open_streams(self) -> int:
+        """Streamed replies being sent right now (a client that closes its request
+        ends its stream: the server sees the disconnect)."""
+        return self.started - len(self.streams)
 
     @property
     def base_url(self) -> str:
@@ -103,6 +111,7 @@ class FakeLLM:
             return f"data: {json.dumps(data)}\n\n"
 
         ending = "abandoned"
+        self.started += 1
         try:
             yield chunk({"role": "assistant", "content": ""})
             for i in range(0, len(reply.text), reply.piece):

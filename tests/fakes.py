@@ -51,3 +51,26 @@ class OtherHashEmbedding(HashEmbedding):
     @classmethod
     def class_name(cls) -> str:
         return "OtherHashEmbedding"
+
+
+class HashLatentEmbedding(HashEmbedding):
+    """HashEmbedding with a sparse head: a text's latent terms are its hashed tokens,
+    weighted by count, so an index built with it has every latent-terms file."""
+
+    model_name: str = "hash-bag-latent"
+    latent_dim: int = 256
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashLatentEmbedding"
+
+    def latent_terms(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for text in texts:
+            counts: dict[int, float] = {}
+            for token in tokenize(text):
+                term = int(hashlib.sha1(token.encode()).hexdigest(), 16) % self.latent_dim
+                counts[term] = counts.get(term, 0.0) + 1.0
+            ids = np.array(sorted(counts), dtype=np.int32)
+            out.append((ids, np.array([counts[i] for i in ids], dtype=np.float32)))
+        return out

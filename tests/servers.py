@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,14 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def serve_asgi(app: Any) -> LiveServer:
-    """Start ``app`` under uvicorn in a thread; returns once it listens."""
+def serve_asgi(app: Any, config: Callable[..., uvicorn.Config] | None = None) -> LiveServer:
+    """Start ``app`` under uvicorn in a thread; returns once it listens. ``config``
+    builds the uvicorn Config from the app and keyword arguments (host, port, ...);
+    default: uvicorn's own."""
     port = free_port()
+    make = config or (lambda app, **kw: uvicorn.Config(app, **kw))
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        make(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

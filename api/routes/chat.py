@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import answers
-from api.deps import Service, State, authorize
+from api.deps import Owner, Service, State, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import (
     CONVERSATION_ID,
@@ -47,14 +47,21 @@ STREAM_DOC = {
 @router.post(
     "/chat",
     response_model=ChatResponse,
-    responses={200: STREAM_DOC, **responses(401, 413, 422, 429, 503)},
+    responses={200: STREAM_DOC, **responses(401, 404, 408, 413, 422, 429, 503)},
 )
-async def chat(body: ChatRequest, request: Request, state: State, service: Service) -> Response:
-    """Answer a question with citations; a follow-up when ``conversation_id`` is given."""
+async def chat(
+    body: ChatRequest, request: Request, state: State, service: Service, owner: Owner
+) -> Response:
+    """Answer a question with citations; a follow-up when ``conversation_id`` is given
+    (one of the caller's conversations: any other id is 404, as if it did not exist)."""
+    if body.conversation_id is not None and not await run_in_threadpool(
+        service.conversations.exists, body.conversation_id, owner
+    ):
+        raise ApiProblem(404, f"no conversation '{body.conversation_id}'")
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
         result, search = await answers.answer_turn(
-            state, service, body.message, body.conversation_id, body.top_k
+            state, service, body.message, body.conversation_id, body.top_k, owner=owner
         )
         if not body.include_retrieved:
             return Response(result.model_dump_json(), media_type="application/json")
@@ -70,7 +77,9 @@ async def chat(body: ChatRequest, request: Request, state: State, service: Servi
         ]
         full = ChatResponse(**result.model_dump(), retrieved=retrieved)
         return Response(full.model_dump_json(), media_type="application/json")
-    events = answers.stream(state, service, body.message, body.conversation_id, body.top_k)
+    events = answers.stream(
+        state, service, body.message, body.conversation_id, body.top_k, owner=owner
+    )
     first = await anext(events)  # a bad question fails here, as a problem+json response
     return StreamingResponse(
         _sse(first, events), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
@@ -95,10 +104,11 @@ async def _sse(first: answers.Event, events: AsyncIterator[answers.Event]) -> As
     responses=responses(401, 404, 429, 503),
 )
 async def get_conversation(
-    state: State, service: Service, conversation_id: str = ConversationId
+    state: State, service: Service, owner: Owner, conversation_id: str = ConversationId
 ) -> Conversation:
-    """The turns of a conversation, oldest first (citations with their viewer URLs)."""
-    turns = await run_in_threadpool(service.conversations.turns, conversation_id)
+    """The turns of one of the caller's conversations, oldest first (citations with
+    their viewer URLs); any other id is 404, as if it did not exist."""
+    turns = await run_in_threadpool(service.conversations.turns, conversation_id, owner)
     if not turns:
         raise ApiProblem(404, f"no conversation '{conversation_id}'")
     shown = []
@@ -119,9 +129,11 @@ async def get_conversation(
     response_class=Response,
     responses=responses(401, 404, 429, 503),
 )
-async def delete_conversation(service: Service, conversation_id: str = ConversationId) -> Response:
-    """Forget a conversation."""
-    removed = await run_in_threadpool(service.conversations.delete, conversation_id)
+async def delete_conversation(
+    service: Service, owner: Owner, conversation_id: str = ConversationId
+) -> Response:
+    """Forget one of the caller's conversations."""
+    removed = await run_in_threadpool(service.conversations.delete, conversation_id, owner)
     if not removed:
         raise ApiProblem(404, f"no conversation '{conversation_id}'")
     return Response(status_code=204)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Caller, Service, State, authorize, browser_session
+from api.deps import Owner, Service, State, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import FeedbackReceipt, FeedbackRequest
 from rag.eval.feedback import FeedbackStore, store_path
@@ -46,15 +46,16 @@ def close(app: FastAPI) -> None:
 
 def check_citations(service: ChatService, answer: Answer) -> None:
     """Every citation of a rated answer must be what the service cites: a file of the
-    index whose text at the citation's offsets is its quote (422 names the first that
-    is not), so that exported eval lines point at real passages."""
+    index, unchanged since it was indexed (by content hash), whose text at the
+    citation's offsets is its quote (422 names the first that is not), so that
+    exported eval lines point at real passages."""
     corpus = service.settings.corpus_dir.resolve()
     documents = service.pipeline.index.manifest["documents"]
     for c in answer.citations:
         # the manifest first: a name it lacks is never joined onto a path
         if c.source not in documents or not (corpus / c.source).resolve().is_relative_to(corpus):
             raise ApiProblem(422, f"citation [{c.n}]: no source '{c.source}' in the index")
-        text = service.sources.get(c.source)
+        text = service.sources.get(c.source, documents[c.source]["sha256"])
         if text is None or text[c.start_char : c.end_char] != c.quote or c.start_char < 0:
             raise ApiProblem(
                 422,
@@ -71,12 +72,13 @@ def check_citations(service: ChatService, answer: Answer) -> None:
 )
 async def give_feedback(
     body: FeedbackRequest,
-    request: Request,
     service: Service,
-    caller: Caller,
+    owner: Owner,
     store: Store,
 ) -> FeedbackReceipt:
-    """Rate an answer: ``up`` or ``down``, with an optional reason."""
+    """Rate an answer: ``up`` or ``down``, with an optional reason. The rating is
+    owned as the caller's conversations are (its key, its browser session, or the
+    local owner)."""
     question = validate_question(body.question, service.settings.max_question_chars)
     await run_in_threadpool(check_citations, service, body.answer)
     item = await run_in_threadpool(
@@ -86,6 +88,6 @@ async def give_feedback(
         body.rating,
         body.reason,
         body.conversation_id,
-        browser_session(request) or caller,
+        owner,
     )
     return FeedbackReceipt(id=item.id, created=item.created)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 
 from api import answers
-from api.deps import Service, State, authorize
+from api.deps import Owner, Service, State, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import (
     Completion,
@@ -72,14 +72,16 @@ def _words(text: str) -> int:
     response_model=Completion,
     responses={200: STREAM_DOC, **responses(401, 413, 422, 429, 503)},
 )
-async def completions(body: CompletionRequest, state: State, service: Service) -> Response:
+async def completions(
+    body: CompletionRequest, state: State, service: Service, owner: Owner
+) -> Response:
     """Answer the last user message; earlier user messages are the conversation."""
     question, history = _question_and_history(body)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     model = state.settings.model_name
     if body.stream:
-        events = answers.stream(state, service, question, history=history)
+        events = answers.stream(state, service, question, history=history, owner=owner)
         first = await anext(events)  # a bad question fails here, as a problem+json response
         # the answer text as Markdown a chat front end may render (quotes escaped)
         events = answers.rendered(answers.chain(first, events), service.llm is not None)
@@ -89,7 +91,7 @@ async def completions(body: CompletionRequest, state: State, service: Service) -
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    result, _ = await answers.answer_turn(state, service, question, history=history)
+    result, _ = await answers.answer_turn(state, service, question, history=history, owner=owner)
     content = answers.rendered_answer(result) + answers.sources_block(result.citations)
     prompt_words = sum(_words(m.text()) for m in body.messages)
     completion = Completion(

@@ -28,7 +28,8 @@ async def readyz(state: State) -> Health:
         state.try_load()
     if not state.ready:
         raise ApiProblem(503, f"not ready: {state.load_error or 'no index loaded'}")
-    return Health(status="ready", index_version=state.index_status()["version"])
+    status = state.index_status()
+    return Health(status="ready", index_version=status["version"], problem=status["problem"])
 
 
 @probes.get(

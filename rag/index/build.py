@@ -18,10 +18,10 @@ which the crash tests check by stopping a build at each of ``PAUSE_POINTS``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -35,7 +35,7 @@ import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
 
 from rag.config import Settings
-from rag.errors import ConfigError, IndexLockedError
+from rag.errors import ConfigError, DiskFullError, IndexCorruptError, IndexLockedError
 from rag.index import chunking, corpus
 from rag.index.embedding import EmbeddingCache, load_embedding, model_id
 from rag.index.latent import (
@@ -59,6 +59,7 @@ from rag.index.layout import (
     check_model,
     current_version,
     location,
+    new_version,
     passage_record,
     read_manifest,
     save_centroids,
@@ -241,8 +242,8 @@ def scan(settings: Settings, rebuild: bool = False) -> Scan:
 
     The previous version's passages are reused unless ``rebuild``, or it was chunked
     otherwise or with other latent terms, or has no language centroids; a previous
-    version built with another model is refused (IndexMismatchError) unless
-    ``rebuild``."""
+    version built with another model (IndexMismatchError) or damaged
+    (IndexCorruptError) is refused unless ``rebuild``."""
     loaded = corpus.load(settings.corpus_dir)
     embedding = load_embedding(settings.embedding)
     model = model_id(embedding)
@@ -251,8 +252,13 @@ def scan(settings: Settings, rebuild: bool = False) -> Scan:
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
     }
-    previous = current_version(settings.index_dir)
-    old = read_manifest(settings.index_dir, previous) if previous and not rebuild else None
+    try:
+        previous = current_version(settings.index_dir)
+        old = read_manifest(settings.index_dir, previous) if previous and not rebuild else None
+    except IndexCorruptError:
+        if not rebuild:
+            raise
+        previous, old = None, None  # a rebuild needs nothing of a damaged version
     if old is not None:
         check_model(old["embedding_model"], model)
     latent_terms = LATENT_TERMS if settings.latent and supports_latent(embedding) else 0
@@ -376,7 +382,10 @@ def _store(
         store = VectorStore(location(settings, version))
         if previous:
             source = VectorStore(location(settings, previous))
-            store.copy_from(source, sorted(scanned.old_ids & keep_ids))
+            try:
+                store.copy_from(source, sorted(scanned.old_ids & keep_ids))
+            finally:
+                source.close()
         return store
     if previous:
         shutil.copytree(version_dir(settings.index_dir, previous) / CHROMA, staging / CHROMA)
@@ -425,26 +434,30 @@ def write(
     ``versions/<id>/`` (not yet current); returns its id. ``on_stored`` is called
     once the vector store holds the version's passages."""
     index_dir = settings.index_dir
-    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    version = new_version()
     staging = versions_dir(index_dir) / f"{version}.building"
     staging.mkdir(parents=True)
     passages = chunks.passages
     keep_ids = {p.passage_id for p in passages}
     old_ids = scanned.old_ids
     store = _store(settings, scanned, staging, version, keep_ids)
-    if settings.chroma_url:
-        old_ids &= keep_ids  # only the kept passages were copied
-    store.delete(sorted(old_ids - keep_ids))
-    new_rows = [i for i, p in enumerate(passages) if p.passage_id not in old_ids]
-    store.add(
-        [passages[i].passage_id for i in new_rows],
-        [passages[i].content for i in new_rows],
-        vectors.passage_vectors[new_rows] if new_rows else np.zeros((0, 0), np.float32),
-        [_passage_meta(passages[i]) for i in new_rows],
-    )
-    if store.count() != len(passages):
-        raise RuntimeError(f"vector store holds {store.count()} passages, expected {len(passages)}")
-    del store
+    try:
+        if settings.chroma_url:
+            old_ids &= keep_ids  # only the kept passages were copied
+        store.delete(sorted(old_ids - keep_ids))
+        new_rows = [i for i, p in enumerate(passages) if p.passage_id not in old_ids]
+        store.add(
+            [passages[i].passage_id for i in new_rows],
+            [passages[i].content for i in new_rows],
+            vectors.passage_vectors[new_rows] if new_rows else np.zeros((0, 0), np.float32),
+            [_passage_meta(passages[i]) for i in new_rows],
+        )
+        if store.count() != len(passages):
+            raise RuntimeError(
+                f"vector store holds {store.count()} passages, expected {len(passages)}"
+            )
+    finally:
+        store.close()  # its files and threads, at once: a failed build removes its folder
     if on_stored is not None:
         on_stored()
 
@@ -488,18 +501,98 @@ def collect(settings: Settings, keep: set[str]) -> None:
         stray.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _cleaned_on_failure(settings: Settings) -> Iterator[None]:
+    """A build that fails (the writer lock still held) removes what it wrote at once:
+    its staging folder, a version it renamed but did not publish, their collections
+    on a Chroma server (``remove_unpublished``). A failure for lack of space becomes
+    DiskFullError naming the folder whose disk is full."""
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            remove_unpublished(settings)
+        except Exception as cleanup:  # never hide the build's own error
+            sys.stderr.write(f"could not remove the partial build: {cleanup}\n")
+        if isinstance(exc, Exception) and disk_full(exc):
+            folder = _full_folder(exc, settings)
+            usage = shutil.disk_usage(folder)
+            raise DiskFullError(
+                f"no space left on the disk of {folder} ({usage.free // 2**20} MB free of "
+                f"{usage.total // 2**20} MB); the partial build was removed and the published "
+                "index still serves; free some space and run `rag index` again"
+            ) from exc
+        raise
+
+
+def remove_unpublished(settings: Settings) -> None:
+    """Remove what a build wrote and did not publish: staging folders, and versions
+    newer than the published one (renamed, never made current), with their server
+    collections (``collect``, keeping every other version)."""
+    folder = versions_dir(settings.index_dir)
+    if not folder.is_dir():
+        return
+    try:
+        current = current_version(settings.index_dir)
+    except IndexCorruptError:
+        current = None
+    keep = {
+        child.name
+        for child in folder.iterdir()
+        if not child.name.endswith(".building") and (current is None or child.name <= current)
+    }
+    collect(settings, keep)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a write refused for lack of space:
+    ENOSPC or EDQUOT, shutil.copytree's list of errors, SQLite's and Chroma's
+    "database or disk is full"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current)
+        if "No space left on device" in text or "disk is full" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _full_folder(exc: BaseException, settings: Settings) -> Path:
+    """The folder whose disk refused the write: the file the error names, else the
+    index or cache folder with the least space left."""
+    name = getattr(exc, "filename", None)
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        name = exc.args[0][0][1] if exc.args[0] and len(exc.args[0][0]) == 3 else None
+    candidates = [Path(name)] if isinstance(name, str) else []
+    candidates += [settings.index_dir, settings.cache_dir]
+    existing = []
+    for path in candidates:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        existing.append(path)
+    if isinstance(name, str):
+        return existing[0] if existing[0].is_dir() else existing[0].parent
+    return min(existing, key=lambda p: shutil.disk_usage(p).free)
+
+
 def build(
     settings: Settings, rebuild: bool = False, progress: Progress | None = None
 ) -> IndexReport:
     """Index ``settings.corpus_dir`` into ``settings.index_dir`` (see the module doc).
 
     Raises IndexLockedError while another build holds the folder, IndexMismatchError
-    when the published version was built with another model (unless ``rebuild``),
-    CorpusError when the corpus folder is missing; files that cannot be read are
-    skipped and listed in ``IndexReport.problems``."""
+    or IndexCorruptError when the published version was built with another model or
+    is damaged (unless ``rebuild``), CorpusError when the corpus folder is missing,
+    DiskFullError when a write failed for lack of space; files that cannot be read
+    are skipped and listed in ``IndexReport.problems``. A build that fails removes
+    what it wrote before it returns (``remove_unpublished``)."""
     started = time.perf_counter()
     pause = _pauser(settings.index_pause_at)
-    with writer_lock(settings.index_dir):
+    with writer_lock(settings.index_dir), _cleaned_on_failure(settings):
         with _stage("scan", pause):
             scanned = scan(settings, rebuild)
         previous = {scanned.previous} if scanned.previous else set()

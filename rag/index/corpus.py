@@ -185,9 +185,19 @@ def load(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
     return LoadResult(documents, problems)
 
 
+def read_source(corpus_dir: Path, source: str) -> tuple[str, str]:
+    """The exact text of one corpus file, as citations index into it, and the SHA-256
+    of its bytes (what the manifest records of it when it is indexed). OSError,
+    UnicodeDecodeError or ValueError when it cannot be read."""
+    path = corpus_dir / source
+    data = path.read_bytes()
+    if path.suffix.lower() in PDF_SUFFIXES:
+        text = _read_pdf(path)[0]
+    else:
+        text = universal_newlines(data.decode("utf-8"))
+    return text, sha256_bytes(data)
+
+
 def read_source_text(corpus_dir: Path, source: str) -> str:
     """The exact text of one corpus file, as citations index into it."""
-    path = corpus_dir / source
-    if path.suffix.lower() in PDF_SUFFIXES:
-        return _read_pdf(path)[0]
-    return universal_newlines(path.read_bytes().decode("utf-8"))
+    return read_source(corpus_dir, source)[0]

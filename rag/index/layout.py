@@ -18,16 +18,26 @@ A version's id is its UTC build time and a random suffix (``20250101T120000-a1b2
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+    describe,
+)
 from rag.index.store import Location
 from rag.types import Passage
 
@@ -106,12 +116,61 @@ def version_dir(index_dir: Path, version: str) -> Path:
     return versions_dir(index_dir) / version
 
 
+VERSION_NAME = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")
+"""A version id (``new_version``): CURRENT must hold exactly one, so what it holds is
+never a path (``../../etc``) nor anything else joined onto the index folder."""
+
+REBUILD = "run `rag index --rebuild`"
+"""What every IndexCorruptError tells the user to do."""
+
+
+def new_version() -> str:
+    """A new version id: the UTC time to the second, then 6 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
 def current_version(index_dir: Path) -> str | None:
-    """The published version's id, or None when nothing is published."""
+    """The published version's id, or None when nothing is published (no CURRENT).
+    IndexCorruptError, naming CURRENT, when it holds anything but a version id."""
+    path = index_dir / "CURRENT"
     try:
-        return (index_dir / "CURRENT").read_text(encoding="utf-8").strip() or None
+        text = path.read_bytes().decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({describe(exc)}); {REBUILD}") from exc
+    if not VERSION_NAME.fullmatch(text):
+        shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+        raise IndexCorruptError(f"{path} holds {shown}, not an index version; {REBUILD}")
+    return text
+
+
+@contextlib.contextmanager
+def damaged(version: str, path: object) -> Iterator[None]:
+    """Whatever reading ``path`` (a file or folder of ``version``, or the vector store's
+    Location) raises becomes IndexCorruptError naming it, on one line: a missing,
+    truncated or garbled file makes json, numpy, bm25s or Chroma raise almost anything
+    (25 kinds of damage tried in tests/rag/index/test_damaged_index.py). The engine's
+    own errors (IndexCorruptError from ``expect``, StoreUnavailableError) pass through."""
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as exc:
+        raise IndexCorruptError(
+            f"index version {version} is damaged: {path} cannot be read ({describe(exc)}); "
+            + REBUILD
+        ) from exc
+
+
+def expect(version: str, path: object, found: int, wanted: int, what: str) -> None:
+    """IndexCorruptError unless ``path`` of ``version`` holds the ``wanted`` number of
+    ``what`` that the manifest counts (``found``)."""
+    if found != wanted:
+        raise IndexCorruptError(
+            f"index version {version} is damaged: {path} holds {found} {what}, the manifest "
+            f"counts {wanted}; {REBUILD}"
+        )
 
 
 def write_current(index_dir: Path, version: str) -> None:
@@ -125,21 +184,29 @@ def write_current(index_dir: Path, version: str) -> None:
 
 
 def read_manifest(index_dir: Path, version: str) -> Manifest:
-    """The manifest of ``version``. IndexCorruptError, naming the file, when it is
-    missing, is not JSON, or lacks a key of REQUIRED."""
-    path = version_dir(index_dir, version) / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    """The manifest of ``version``. IndexCorruptError, naming what is wrong, when the
+    version's folder is missing, or its manifest is missing, is not JSON, lacks a key
+    of REQUIRED or has counts that are not numbers."""
+    folder = version_dir(index_dir, version)
+    if not folder.is_dir():
         raise IndexCorruptError(
-            f"index version {version} is damaged: {path} cannot be read "
-            f"({type(exc).__name__}: {exc}); run `rag index --rebuild`"
-        ) from exc
+            f"CURRENT names version {version} but its folder {folder} is missing; {REBUILD}"
+        )
+    path = folder / MANIFEST
+    with damaged(version, path):
+        data = json.loads(path.read_text(encoding="utf-8"))
     missing = [key for key in REQUIRED if not isinstance(data, dict) or key not in data]
     if missing:
         raise IndexCorruptError(
-            f"index version {version} is damaged: {path} lacks {', '.join(missing)}; "
-            "run `rag index --rebuild`"
+            f"index version {version} is damaged: {path} lacks {', '.join(missing)}; {REBUILD}"
+        )
+    counts = data["counts"]
+    if not isinstance(counts, dict) or not all(
+        isinstance(counts.get(key), int) for key in Counts.__required_keys__
+    ):
+        raise IndexCorruptError(
+            f"index version {version} is damaged: {path} counts no documents, passages "
+            f"and sentences; {REBUILD}"
         )
     manifest: Manifest = data
     return manifest

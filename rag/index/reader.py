@@ -9,18 +9,14 @@ here.
 from __future__ import annotations
 
 import json
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexCorruptError
-from rag.index.corpus import read_source_text
-from rag.index.embedding import load_embedding, model_id
+from rag.index.corpus import read_source
+from rag.index.embedding import load_embedding, model_id, query_tokens
 from rag.index.latent import LatentIndex, SentenceTerms, supports_latent
 from rag.index.layout import (
     BM25,
@@ -33,6 +29,8 @@ from rag.index.layout import (
     Manifest,
     check_model,
     current_version,
+    damaged,
+    expect,
     load_centroids,
     location,
     passage_from_record,
@@ -52,15 +50,10 @@ __all__ = [
     "load_embedding",
     "model_id",
     "open_index",
-    "read_source_text",
+    "query_tokens",
+    "read_source",
     "supports_latent",
 ]
-
-T = TypeVar("T")
-
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
-"""What reading a missing, garbled or truncated index file raises (json, numpy,
-bm25s; ``json.JSONDecodeError`` is a ValueError)."""
 
 
 @dataclass
@@ -98,6 +91,14 @@ class LoadedIndex:
         """The manifest's entry of an indexed document (title, lang, ...)."""
         return self.manifest["documents"][doc_id]
 
+    def close(self) -> None:
+        """Release what the version holds open: the vector store's client and the
+        memory maps (the arrays are replaced by empty ones). No query may follow: the
+        chat service closes a version once no request uses it (rag/query/chat.py)."""
+        self.vectors.close()
+        self.sentence_vectors = np.zeros((0, self.sentence_vectors.shape[-1]), np.float32)
+        self.sentence_terms = None
+
     def language_similarity(self, vector: np.ndarray) -> dict[str, float]:
         """The question's similarity to the mean sentence vector of each language:
         the share of any score that comes from the language alone."""
@@ -118,17 +119,6 @@ class LoadedIndex:
         return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def _read(version: str, path: Path, load: Callable[[], T]) -> T:
-    """``load()``, with what a damaged file raises as IndexCorruptError naming it."""
-    try:
-        return load()
-    except UNREADABLE as exc:
-        raise IndexCorruptError(
-            f"index version {version} is damaged: {path} cannot be read "
-            f"({type(exc).__name__}: {exc}); run `rag index --rebuild`"
-        ) from exc
-
-
 def _passages(path: Path) -> tuple[dict[str, Passage], list[str]]:
     passages: dict[str, Passage] = {}
     order: list[str] = []
@@ -143,45 +133,72 @@ def _passages(path: Path) -> tuple[dict[str, Passage], list[str]]:
 def open_index(settings: Settings, expected_model: str | None = None) -> LoadedIndex:
     """Open the published version of ``settings.index_dir``; errors name what is wrong
     and what to run: IndexMissingError (nothing published), IndexMismatchError (built
-    with a model other than ``expected_model``), IndexCorruptError (a file of the
-    version is missing or garbled), StoreUnavailableError (the Chroma server)."""
+    with a model other than ``expected_model``), IndexCorruptError (CURRENT names no
+    version, or a file of the version is missing, garbled or disagrees with the
+    manifest), StoreUnavailableError (the Chroma server).
+
+    Every part is checked as it is opened, against the manifest's counts where it has
+    one (passages, sentence keys and vectors, BM25 ids, latent terms, centroids, the
+    vector store's count and one query), so a damaged version fails here, naming the
+    file, never with a traceback under a later question."""
     version, manifest = published(settings.index_dir)
     path = version_dir(settings.index_dir, version)
     if expected_model is not None:
         check_model(manifest["embedding_model"], expected_model)
-    passages, order = _read(version, path / PASSAGES, lambda: _passages(path / PASSAGES))
+    counts = manifest["counts"]
+    with damaged(version, path / PASSAGES):
+        passages, order = _passages(path / PASSAGES)
+    expect(version, path / PASSAGES, len(passages), counts["passages"], "passages")
     keys_path = path / SENTENCE_KEYS
-    keys = _read(version, keys_path, lambda: json.loads(keys_path.read_text(encoding="utf-8")))
-    rows = _read(version, keys_path, lambda: {(d, s, e): i for i, (d, s, e) in enumerate(keys)})
-    # mapped, not read: pages come in as sentences are scored (large corpora)
+    with damaged(version, keys_path):
+        keys = json.loads(keys_path.read_text(encoding="utf-8"))
+        rows = {(d, s, e): i for i, (d, s, e) in enumerate(keys)}
+    expect(version, keys_path, len(keys), counts["sentences"], "sentences")
     vectors_path = path / SENTENCE_VECTORS
-    sentence_vectors = _read(version, vectors_path, lambda: np.load(vectors_path, mmap_mode="r"))
-    if len(passages) != manifest["counts"]["passages"]:
-        raise IndexCorruptError(
-            f"index version {version} is damaged: {path / PASSAGES} holds {len(passages)} "
-            f"passages, the manifest counts {manifest['counts']['passages']}; "
-            "run `rag index --rebuild`"
-        )
-    if len(keys) != sentence_vectors.shape[0]:
-        raise IndexCorruptError(
-            f"index version {version} is damaged: {keys_path} names {len(keys)} sentences, "
-            f"{vectors_path} holds {sentence_vectors.shape[0]} vectors; "
-            "run `rag index --rebuild`"
-        )
+    with damaged(version, vectors_path):
+        # mapped, not read: pages come in as sentences are scored (large corpora)
+        sentence_vectors = np.load(vectors_path, mmap_mode="r")
+    expect(version, vectors_path, sentence_vectors.shape[0], counts["sentences"], "vectors")
+    with damaged(version, path / BM25):
+        lexical = LexicalIndex.load(path / BM25)
+    expect(version, path / BM25, len(lexical.ids), counts["passages"], "passages")
     latent_dir = path / LATENT
+    latent: LatentIndex | None = None
+    with damaged(version, latent_dir):
+        if manifest.get("latent_terms", 0) or latent_dir.is_dir():
+            latent = LatentIndex.load(latent_dir)
+        sentence_terms = SentenceTerms.load(latent_dir)
+        if manifest.get("sentence_latent_terms", 0) and sentence_terms is None:
+            raise FileNotFoundError("the sentences' latent terms are missing")
+    if latent is not None:
+        expect(version, latent_dir, len(latent.ids), counts["passages"], "passages")
+    with damaged(version, path / CENTROIDS):
+        if manifest.get("language_centroids") and not (path / CENTROIDS).is_file():
+            raise FileNotFoundError("the language centroids are missing")
+        centroids = load_centroids(path)
+    where = location(settings, version)
+    with damaged(version, where):  # (a server's failures are StoreUnavailableError)
+        vectors = VectorStore(where)
+    try:
+        expect(version, where, vectors.count(), counts["passages"], "passages")
+        if sentence_vectors.ndim == 2 and counts["passages"]:  # its files can be read
+            dim = sentence_vectors.shape[1]
+            with damaged(version, where):
+                vectors.query(np.full(dim, dim**-0.5, dtype=np.float32), 1)
+    except BaseException:
+        vectors.close()
+        raise
     return LoadedIndex(
         version=version,
         path=path,
         manifest=manifest,
         passages=passages,
         order=order,
-        lexical=_read(version, path / BM25, lambda: LexicalIndex.load(path / BM25)),
-        vectors=VectorStore(location(settings, version)),
+        lexical=lexical,
+        vectors=vectors,
         sentence_rows=rows,
         sentence_vectors=sentence_vectors,
-        latent=_read(version, latent_dir, lambda: LatentIndex.load(latent_dir))
-        if latent_dir.is_dir()
-        else None,
-        sentence_terms=_read(version, latent_dir, lambda: SentenceTerms.load(latent_dir)),
-        centroids=_read(version, path / CENTROIDS, lambda: load_centroids(path)),
+        latent=latent,
+        sentence_terms=sentence_terms,
+        centroids=centroids,
     )

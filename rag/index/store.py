@@ -16,6 +16,7 @@ data on disk.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,13 @@ from chromadb.errors import ChromaError
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag.errors import ConfigError, IndexCorruptError, RagError, StoreUnavailableError
+from rag.errors import (
+    ConfigError,
+    IndexCorruptError,
+    RagError,
+    StoreUnavailableError,
+    describe,
+)
 
 COLLECTION = "passages"
 
@@ -46,6 +53,10 @@ class VectorSearch(Protocol):
 
     def count(self) -> int:
         """How many passages the store holds."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds open (files, connections, threads)."""
         ...
 
 
@@ -75,6 +86,9 @@ class MemoryVectors:
     def count(self) -> int:
         """How many passages it holds."""
         return len(self.ids)
+
+    def close(self) -> None:
+        """Nothing to release: the matrix is an array like any other."""
 
 
 def chroma_client(path: Path) -> Any:
@@ -135,7 +149,7 @@ def _failures(location: Location, doing: str, write: bool = False) -> Iterator[N
     except RagError:
         raise
     except STORE_ERRORS as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = describe(exc)
         if location.url:
             raise StoreUnavailableError(f"{location} failed to {doing} ({reason})") from exc
         if write:
@@ -210,6 +224,18 @@ class VectorStore:
     def count(self) -> int:
         """How many passages the collection holds."""
         return self._count
+
+    def close(self) -> None:
+        """Release the client: its database connections, open files and threads (an
+        embedded client is shared by every store of one folder until the last closes).
+        No call may follow."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+        # a call that raised inside Chroma (llama-index's delete does) leaves the
+        # client's bindings in a cycle (exception -> traceback -> frames) that only the
+        # cycle collector frees, and with them the open files: collect them now
+        gc.collect()
 
     def copy_from(self, other: VectorStore, ids: Sequence[str], batch_size: int = 1000) -> None:
         """Copy these passages (vectors, texts, metadata) from another store: how a

@@ -2,7 +2,8 @@
 
 ``verify`` is the last step of every answer: it drops any ``[n]`` marker that names
 no citation, and any citation whose quote is no longer the text of its source file
-at its offsets (the file changed after indexing), with a warning for each.
+at its offsets, or whose file no longer has the content hash it was indexed with (the
+file changed after indexing), with a warning for each.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.index.reader import LoadedIndex, read_source_text
+from rag.index.reader import LoadedIndex, read_source
 from rag.types import Citation, Passage, WarningCode, warning
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -74,43 +75,55 @@ class Verified:
 
 
 class SourceTexts:
-    """Source file texts, re-read only when a file's size or mtime changes."""
+    """Source file texts, decided by content: a file is read and hashed again whenever
+    its stat changes (device, inode, size, mtime and ctime: an edit that puts size and
+    mtime back still changes ctime, which no user can set)."""
 
     def __init__(self, corpus_dir: Path) -> None:
         self.corpus_dir = corpus_dir
-        self._cache: dict[str, tuple[tuple[int, int], str]] = {}
+        self._cache: dict[str, tuple[tuple[int, ...], str, str]] = {}
 
-    def get(self, source: str) -> str | None:
-        """The text of corpus file ``source`` (re-read when its size or mtime
-        changed), or None when it cannot be read."""
+    def get(self, source: str, sha256: str | None = None) -> str | None:
+        """The text of ``source`` as citations index into it; None when it cannot be
+        read, or when ``sha256`` (the index manifest's) is not the hash of the file's
+        bytes now: the file changed since it was indexed, and quotes into it must not
+        verify against text they were not taken from."""
         path = self.corpus_dir / source
         try:
             stat = path.stat()
         except OSError:
             return None
-        key = (stat.st_mtime_ns, stat.st_size)
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         cached = self._cache.get(source)
-        if cached and cached[0] == key:
-            return cached[1]
-        try:
-            text = read_source_text(self.corpus_dir, source)
-        except (OSError, UnicodeDecodeError, ValueError):
+        if cached is None or cached[0] != key:
+            try:
+                text, digest = read_source(self.corpus_dir, source)
+            except (OSError, UnicodeDecodeError, ValueError):
+                return None
+            cached = self._cache[source] = (key, text, digest)
+        if sha256 is not None and cached[2] != sha256:
             return None
-        self._cache[source] = (key, text)
-        return text
+        return cached[1]
 
 
 def verify(
-    text: str, citations: list[Citation], sources: SourceTexts, renumber: bool = True
+    text: str,
+    citations: list[Citation],
+    sources: SourceTexts,
+    renumber: bool = True,
+    sha256_of: Callable[[str], str | None] | None = None,
 ) -> Verified:
-    """Keep what resolves: citations whose quote matches the file at its offsets,
-    renumbered 1..k in order (unless ``renumber`` is false: an LLM's answer keeps the
-    passage numbers it streamed), and only the markers that name one of them."""
+    """Keep what resolves: citations whose quote matches the file at its offsets, and
+    whose file still has the content it was indexed with (``sha256_of(source)``, the
+    manifest's hash, when given), renumbered 1..k in order (unless ``renumber`` is
+    false: an LLM's answer keeps the passage numbers it streamed), and only the
+    markers that name one of them."""
     warnings: list[str] = []
     good: list[Citation] = []
     dropped: set[int] = set()
     for citation in citations:
-        source_text = sources.get(citation.source)
+        expected = sha256_of(citation.source) if sha256_of is not None else None
+        source_text = sources.get(citation.source, expected)
         if (
             source_text is None
             or source_text[citation.start_char : citation.end_char] != citation.quote

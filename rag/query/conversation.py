@@ -1,6 +1,9 @@
 """Conversations: a follow-up ("And how much did it cost?") is condensed into a
 standalone question, and the turns of each conversation are kept in SQLite.
 
+Every conversation belongs to an owner (``ConversationStore``): the edge says who
+is asking, and another owner's conversation behaves exactly like a missing one.
+
 Without an LLM, condensing carries over the names, model names and numbers of the
 conversation's earlier questions (``condense``); with one, the LLM rewrites the
 question (``Condenser``), falling back to the heuristic when it fails.
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.errors import ConversationNotFoundError
 from rag.query.llm import prompt
 from rag.types import Answer
 
@@ -111,10 +115,21 @@ class Condenser:
         return standalone
 
 
+LOCAL_OWNER = "local"
+"""Who owns the conversations of the command line, and of a service without API keys
+when no browser session says otherwise."""
+
+
 class ConversationStore:
     """Turns of each conversation, in SQLite (``Settings.data_dir``
     /conversations.sqlite): the question, the standalone question it was answered
-    as, and the Answer JSON. Safe to share between threads."""
+    as, and the Answer JSON. Safe to share between threads.
+
+    Each conversation is bound to its ``owner``, an opaque string the edge derives (an
+    API key's HMAC, a Slack thread's id, a browser session's owner id,
+    ``LOCAL_OWNER``). Every read and write names the owner, and a conversation of
+    another owner behaves exactly like one that does not exist. Rows stored before
+    owners existed belong to nobody (Slack ones to their thread, whose id says it)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,28 +142,59 @@ class ConversationStore:
         with self._lock, self._db:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT, n INTEGER, "
-                "question TEXT, standalone TEXT, answer TEXT, created REAL, "
+                "question TEXT, standalone TEXT, answer TEXT, created REAL, owner TEXT, "
                 "PRIMARY KEY (conversation_id, n))"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+            if "owner" not in columns:  # a database of before owners: migrate
+                self._db.execute("ALTER TABLE turns ADD COLUMN owner TEXT")
+                self._db.execute(
+                    "UPDATE turns SET owner = conversation_id WHERE conversation_id LIKE 'slack:%'"
+                )
 
-    def standalone_questions(self, conversation_id: str) -> list[str]:
-        """The standalone questions of the conversation's turns, in order (what a
-        follow-up is condensed against)."""
+    def _owner_of(self, conversation_id: str) -> tuple[bool, str | None]:
+        row = self._db.execute(
+            "SELECT owner FROM turns WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+        ).fetchone()
+        return (row is not None, row[0] if row is not None else None)
+
+    def _check(self, conversation_id: str, owner: str) -> None:
+        found, owned_by = self._owner_of(conversation_id)
+        if found and owned_by != owner:
+            raise ConversationNotFoundError(conversation_id)
+
+    def exists(self, conversation_id: str, owner: str) -> bool:
+        """Whether ``owner`` has a conversation of this id."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n",
-                (conversation_id,),
-            ).fetchall()
-        return [r[0] for r in rows]
+            return self._owner_of(conversation_id) == (True, owner)
 
-    def add(self, conversation_id: str, question: str, standalone: str, answer: Answer) -> None:
-        """Append a turn to the conversation (created by its first turn)."""
+    def standalone_questions(
+        self, conversation_id: str, owner: str, last: int | None = None
+    ) -> list[str]:
+        """The standalone questions of the conversation's turns, oldest first (what a
+        follow-up is condensed against), only the ``last`` ones when given ([] for a
+        new conversation); ConversationNotFoundError when the id is another owner's."""
+        with self._lock:
+            self._check(conversation_id, owner)
+            rows = self._db.execute(
+                "SELECT standalone FROM turns WHERE conversation_id = ? ORDER BY n DESC LIMIT ?",
+                (conversation_id, -1 if last is None else last),
+            ).fetchall()
+        return [r[0] for r in reversed(rows)]
+
+    def add(
+        self, conversation_id: str, owner: str, question: str, standalone: str, answer: Answer
+    ) -> None:
+        """Append a turn to the conversation (its first turn creates it, owned by
+        ``owner``); ConversationNotFoundError when the id is another owner's."""
         with self._lock, self._db:
+            self._check(conversation_id, owner)
             (count,) = self._db.execute(
                 "SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
             self._db.execute(
-                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO turns (conversation_id, n, question, standalone, answer, created, "
+                "owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     count,
@@ -156,16 +202,18 @@ class ConversationStore:
                     standalone,
                     answer.model_dump_json(),
                     time.time(),
+                    owner,
                 ),
             )
 
-    def turns(self, conversation_id: str) -> list[dict[str, object]]:
-        """The conversation's turns in order: question, standalone question, Answer JSON."""
+    def turns(self, conversation_id: str, owner: str) -> list[dict[str, object]]:
+        """The conversation's turns in order: question, standalone question, Answer JSON
+        ([] when ``owner`` has no such conversation)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT n, question, standalone, answer, created FROM turns "
-                "WHERE conversation_id = ? ORDER BY n",
-                (conversation_id,),
+                "WHERE conversation_id = ? AND owner = ? ORDER BY n",
+                (conversation_id, owner),
             ).fetchall()
         return [
             {
@@ -178,11 +226,13 @@ class ConversationStore:
             for n, question, standalone, answer, created in rows
         ]
 
-    def delete(self, conversation_id: str) -> int:
-        """Remove a conversation; returns how many turns it had."""
+    def delete(self, conversation_id: str, owner: str) -> int:
+        """Remove a conversation of ``owner``; returns how many turns it had (0 when
+        ``owner`` has no such conversation)."""
         with self._lock, self._db:
             cursor = self._db.execute(
-                "DELETE FROM turns WHERE conversation_id = ?", (conversation_id,)
+                "DELETE FROM turns WHERE conversation_id = ? AND owner = ?",
+                (conversation_id, owner),
             )
         return cursor.rowcount
 

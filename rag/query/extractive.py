@@ -9,6 +9,7 @@ first, and gives this answerer the candidates that decision kept (``quote``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -105,10 +106,12 @@ class ExtractiveAnswerer:
         search: SearchResult,
         lang: str,
         on_delta: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         """Quote the sentences of ``search``'s passages that best answer ``question``
         (for a quantity question, only sentences that state one). The Answerer
-        protocol: no abstention here (rag/query/abstain.py decides that before), and
-        nothing is streamed (``on_delta`` is not called)."""
+        protocol: no abstention here (rag/query/abstain.py decides that before),
+        nothing is streamed (``on_delta`` is not called), and it takes milliseconds,
+        so ``cancelled`` is not looked at."""
         ranked = quoting(question, self.scorer.candidates(set(tokenize(question)), search))
         return self.quote(ranked)

@@ -7,7 +7,9 @@ material (prompts in ``rag/prompts/``). What comes back is filtered while it str
 (``rag/query/sanitize.py``: parsed as Markdown renderers parse it; only text, ``[n]``
 markers that name a passage given to the model and links to allowed hosts are kept,
 so no image, link or HTML can carry data out of a rendered answer), and cut past
-``llm_max_answer_chars`` (the upstream stream is then closed). Each remaining ``[n]``
+``llm_max_answer_chars``; an answer whose caller went away (``cancelled``) stops at
+the next delta with AnswerCancelled. Either way the upstream response is closed at
+once (``OpenResponses``), so the provider stops generating. Each remaining ``[n]``
 becomes a citation of the sentence of passage ``n`` closest to the claim it follows.
 
 The model is asked only when the pipeline did not abstain (rag/query/abstain.py).
@@ -37,6 +39,7 @@ from rag.query.abstain import message
 from rag.query.citations import MARKER, cite
 from rag.query.sanitize import Sanitizer
 from rag.types import (
+    AnswerCancelled,
     AnswerUnusable,
     Citation,
     Draft,
@@ -70,10 +73,11 @@ def prompt(name: str) -> str:
 
 class OpenResponses:
     """The HTTP responses each thread opened to the LLM endpoint (an httpx response
-    hook records them), so that an answer left early (past ``llm_max_answer_chars``)
-    closes its own at once. Closing the stream's generators is not enough: openai's
-    ``Stream`` and the generator reading it hold each other, so the unread response
-    would be closed, and the endpoint told, only whenever that cycle is collected."""
+    hook records them), so that an answer left early (past ``llm_max_answer_chars``,
+    or cancelled because its client went away) closes its own at once. Closing the
+    stream's generators is not enough: openai's ``Stream`` and the generator reading
+    it hold each other, so the unread response would be closed, and the endpoint
+    told, only whenever that cycle is collected."""
 
     KEEP = 8
 
@@ -164,10 +168,15 @@ class LLMAnswerer:
             ChatMessage(role=MessageRole.USER, content=user),
         ]
 
-    def _stream(self, messages: list[Any]) -> Generator[str, None, None]:
+    def _stream(
+        self, messages: list[Any], cancelled: threading.Event | None
+    ) -> Generator[str, None, None]:
+        """The model's text deltas; AnswerCancelled at the next chunk once
+        ``cancelled`` is set."""
         chunks = self.llm.stream_chat(messages)
         try:
             for chunk in chunks:
+                _check(cancelled)
                 if chunk.delta:
                     yield chunk.delta
         finally:
@@ -176,11 +185,19 @@ class LLMAnswerer:
                 close()  # a stream left early (an answer too long) ends the request
 
     def answer(
-        self, question: str, search: SearchResult, lang: str, on_delta: Delta | None = None
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        on_delta: Delta | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         """The model's answer from ``search``'s passages, its checked text streamed to
         ``on_delta`` (nothing before its first valid marker). A ``NO_ANSWER`` reply is
-        an abstention (mode ``llm``). Raises AnswerUnusable (module doc)."""
+        an abstention (mode ``llm``). Raises AnswerUnusable (module doc), and
+        AnswerCancelled before asking the model or at its next delta once
+        ``cancelled`` is set (the stream closed, no fallback)."""
+        _check(cancelled)
         valid = set(range(1, len(search.passages) + 1))
         RESPONSES.close_mine()
         sanitizer = Sanitizer(valid, self.allowed_hosts, self.settings.llm_max_answer_chars)
@@ -193,7 +210,7 @@ class LLMAnswerer:
                 if on_delta is not None:
                     on_delta(piece)
 
-        stream = self._stream(self.messages(question, search, lang))
+        stream = self._stream(self.messages(question, search, lang), cancelled)
         try:
             for delta in stream:
                 raw.append(delta)
@@ -201,6 +218,8 @@ class LLMAnswerer:
                 if sanitizer.truncated:
                     log.warning("LLM answer cut at %d characters", sanitizer.max_chars)
                     break
+        except AnswerCancelled:
+            raise
         except Exception as exc:  # any failure of the endpoint: answer without it
             log.warning("LLM call failed (%s: %s); answering extractively", type(exc).__name__, exc)
             if not shown:
@@ -209,7 +228,7 @@ class LLMAnswerer:
             sanitizer.warnings.append(warning(WarningCode.LLM_INTERRUPTED))
         finally:
             stream.close()
-            RESPONSES.close_mine()  # a stream left early (too long) ends upstream now
+            RESPONSES.close_mine()  # a stream left early (too long, cancelled) ends upstream
         tail = sanitizer.finish()
         if "".join(raw).strip() == NO_ANSWER:
             return Draft(message("abstain", lang), [], True, mode="llm")
@@ -245,6 +264,11 @@ class LLMAnswerer:
             start, end = passage.sentences[best]
             out.append(cite(index, n, passage, start, end, float(scores[best])))
         return out
+
+
+def _check(cancelled: threading.Event | None) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise AnswerCancelled("the caller went away; its answer was abandoned")
 
 
 _CLAIM_END = re.compile(r"(?<=[.!?。！？؟])\s+|\n+")

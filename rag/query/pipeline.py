@@ -18,6 +18,7 @@ through.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from llama_index.core.embeddings import BaseEmbedding
 
 from rag.config import Settings
 from rag.errors import QuestionError
-from rag.index.reader import LoadedIndex, load_embedding, model_id, open_index
+from rag.index.reader import LoadedIndex, load_embedding, model_id, open_index, query_tokens
 from rag.query.abstain import Abstention, Decision, message, refusal
 from rag.query.citations import SourceTexts, verify
 from rag.query.conversation import Condenser
@@ -56,7 +57,8 @@ class Turn:
 
 def validate_question(question: str, max_chars: int) -> str:
     """The question without surrounding white space; QuestionError when it is empty
-    or longer than ``max_chars`` characters."""
+    or longer than ``max_chars`` characters. The cheap check, for what is never
+    embedded; a question to answer goes through ``Pipeline.validate`` (tokens too)."""
     stripped = question.strip()
     if not stripped:
         raise QuestionError("the question is empty; ask something about the corpus")
@@ -158,6 +160,40 @@ class Pipeline:
         )
 
     @property
+    def embedding(self) -> BaseEmbedding:
+        """The model questions are embedded with."""
+        return self.retriever.embedding
+
+    def validate(self, question: str) -> str:
+        """The question stripped when it is within the limits: characters
+        (``max_question_chars``, cheap, first), then tokens of the embedding model
+        (``max_question_tokens``: what a question costs, as CJK and combining marks
+        cost several tokens a character). QuestionError naming the count and the
+        limit otherwise."""
+        question = validate_question(question, self.settings.max_question_chars)
+        tokens = query_tokens(self.embedding, question)
+        if tokens > self.settings.max_question_tokens:
+            raise QuestionError(
+                f"the question is {tokens} tokens long (tokens of the embedding model), over "
+                f"the limit of {self.settings.max_question_tokens}; ask a shorter question"
+            )
+        return question
+
+    def validate_history(self, history: Sequence[str]) -> None:
+        """QuestionError, naming the count and the limit, when the earlier user
+        messages a client sent (the OpenAI-compatible route's) are together over
+        ``max_history_tokens`` tokens of the embedding model."""
+        if not history:
+            return
+        total = sum(query_tokens(self.embedding, h) for h in history)
+        if total > self.settings.max_history_tokens:
+            raise QuestionError(
+                f"the earlier user messages are {total} tokens long together (tokens of "
+                f"the embedding model), over the limit of {self.settings.max_history_tokens}; "
+                "send fewer earlier messages"
+            )
+
+    @property
     def answerer(self) -> Answerer:
         """The answerer asked when the pipeline does not abstain."""
         return self.llm if self.llm is not None else self.extractive
@@ -178,6 +214,7 @@ class Pipeline:
         conversation_id: str | None = None,
         listener: Listener | None = None,
         started: float | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Turn:
         """Answer ``question``: condensed against ``history`` (the conversation's
         earlier standalone questions, oldest first), ``top_k`` passages retrieved
@@ -185,14 +222,20 @@ class Pipeline:
         language detected in the question, English when none is). The Answer carries
         ``conversation_id`` as given; its ``timings_ms.total`` counts from ``started``
         (a ``time.perf_counter()`` reading; default: now). ``listener`` receives the
-        citations and the answer text in pieces as soon as they are known.
+        citations and the answer text in pieces as soon as they are known;
+        ``cancelled`` stops an LLM's answer (``answer_search``).
 
-        Raises QuestionError for an empty or oversized question or ``top_k <= 0``."""
+        Raises QuestionError for an empty or oversized question (``validate``) or
+        ``top_k <= 0``."""
         started = time.perf_counter() if started is None else started
-        question = validate_question(question, self.settings.max_question_chars)
+        question = self.validate(question)
         if top_k is not None and top_k <= 0:
             raise QuestionError(f"top_k must be > 0, got {top_k}")
         standalone = self.condenser.standalone(question, history)
+        if standalone != question and (
+            query_tokens(self.embedding, standalone) > self.settings.max_question_tokens
+        ):
+            standalone = question  # what was carried over made it too long to embed
         if lang is None:
             detected = detect_language(question)
             lang = detected if detected != "und" else None
@@ -204,6 +247,7 @@ class Pipeline:
             conversation_id=conversation_id,
             listener=listener,
             started=started,
+            cancelled=cancelled,
         )
         return Turn(answer, search, standalone)
 
@@ -216,6 +260,7 @@ class Pipeline:
         conversation_id: str | None = None,
         listener: Listener | None = None,
         started: float | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Answer:
         """The verified Answer to ``question`` from what ``search`` retrieved (the
         steps after retrieval: abstain?, answer, verify), in language ``lang``.
@@ -225,7 +270,12 @@ class Pipeline:
         citations, then the answer text in pieces. Joined, the pieces equal the final
         answer unless a citation failed its check at the end (then the returned
         Answer is the truth). ``started`` as for ``answer`` (default: the moment the
-        search began, from its timings)."""
+        search began, from its timings). Once ``cancelled`` is set (the client went
+        away), an LLM's answer stops at its next piece, its stream closed, and
+        AnswerCancelled is raised (rag/types.py).
+
+        Quotes are checked against the files as they are now and, by content hash,
+        as they were indexed (``verify``): a file edited since never verifies."""
         t_answer = time.perf_counter()
         if started is None:
             started = t_answer - sum(search.timings_ms.values()) / 1000
@@ -238,8 +288,15 @@ class Pipeline:
                 streamed.append(piece)
                 listener("delta", piece)
 
-        draft = self.draft(question, search, lang, on_delta)
-        checked = verify(draft.text, draft.citations, self.sources, renumber=draft.mode != "llm")
+        draft = self.draft(question, search, lang, on_delta, cancelled)
+        documents = self.index.manifest["documents"]
+        checked = verify(
+            draft.text,
+            draft.citations,
+            self.sources,
+            renumber=draft.mode != "llm",
+            sha256_of=lambda source: documents[source]["sha256"] if source in documents else None,
+        )
         answer_ms = (time.perf_counter() - t_answer) * 1000
         answer = Answer(
             answer=checked.text,
@@ -272,6 +329,7 @@ class Pipeline:
         search: SearchResult,
         lang: str,
         on_delta: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Draft:
         """The unverified answer: abstention decides first; then the LLM answerer
         (falling back to the extractive one) or the extractive one."""
@@ -281,7 +339,7 @@ class Pipeline:
         if self.llm is None:
             return self.extractive.quote(decision.candidates, decision.support)
         try:
-            draft = self.llm.answer(question, search, lang, on_delta)
+            draft = self.llm.answer(question, search, lang, on_delta, cancelled)
         except AnswerUnusable as unusable:
             return self.fallback(decision, unusable.warning)
         return replace(draft, support=decision.support)

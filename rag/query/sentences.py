@@ -121,7 +121,7 @@ class SentenceScorer:
         step = max(1, rows // BASELINE_SAMPLE)
         # a copy in memory: the sentence vectors are memory-mapped, and every question
         # multiplies this sample
-        self._baseline_rows = np.ascontiguousarray(index.sentence_vectors[::step])
+        self._baseline_rows = np.array(index.sentence_vectors[::step], dtype=np.float32)
         self._of_text: dict[int, tuple[frozenset[str], bool]] = {}
 
     def of_text(self, row: int, text: str) -> tuple[frozenset[str], bool]:

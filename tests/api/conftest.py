@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.app import create_app
+from api.server import uvicorn_config
 from rag.config import Settings
 from rag.index.build import build
 from tests.servers import LiveServer, free_port, serve_asgi
@@ -15,8 +16,10 @@ __all__ = ["LiveServer", "free_port", "serve"]
 
 
 def serve(settings: Settings) -> LiveServer:
-    """The service built by ``create_app(settings)``, under uvicorn on loopback."""
-    return serve_asgi(create_app(settings))
+    """The service built by ``create_app(settings)``, under uvicorn on loopback as
+    ``rag serve`` runs it (api/server.py: h11 with bounded headers, forwarded headers
+    only from trusted proxies)."""
+    return serve_asgi(create_app(settings), lambda app, **kw: uvicorn_config(app, settings, **kw))
 
 
 @pytest.fixture

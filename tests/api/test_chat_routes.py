@@ -154,3 +154,26 @@ def test_healthz_and_readyz(live: LiveServer) -> None:
         assert client.get("/healthz").json()["status"] == "ok"
         ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["index_version"]
+
+
+def test_questions_and_histories_are_limited_in_tokens(live: LiveServer) -> None:
+    cjk = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
+    earlier = [{"role": "user", "content": "What did DeepSeek V3 cost? " * 20}] * 30
+    with live.client() as client:
+        for body in ({"message": cjk}, {"message": cjk, "stream": True}):
+            refused = client.post("/v1/chat", json=body)
+            assert refused.status_code == 422
+            assert "tokens long" in refused.json()["detail"]
+            assert "over the limit of 256" in refused.json()["detail"]
+        for stream in (False, True):
+            history = client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "m",
+                    "stream": stream,
+                    "messages": [*earlier, {"role": "user", "content": "And the chips?"}],
+                },
+            )
+            assert history.status_code == 422
+            detail = history.json()["detail"]
+            assert "tokens long together" in detail and "over the limit of 4096" in detail

@@ -44,7 +44,13 @@ def schema_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     shutil.copy(SEEDS / "001_2da8963e52795fca.txt", corpus)
     (corpus / "notes.md").write_text("The H800 chip was used by DeepSeek.\n", encoding="utf-8")
     s: Settings = make_settings(
-        root, corpus, rate_limit_per_minute=0, api_keys=KEY, admin_key=ADMIN
+        root,
+        corpus,
+        rate_limit_per_minute=0,
+        auth_failures_per_minute=0,  # schemathesis checks that requests without a key fail
+        api_keys=KEY,
+        admin_key=ADMIN,
+        admin_key_as_api_key=True,  # one key for every operation, the admin's among them
     )
     build(s)
     server = serve(s)
@@ -56,7 +62,9 @@ def schema_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 @pytest.mark.slow
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_operation_matches_its_schema(schema_server: LiveServer, label: str) -> None:
-    schema = schemathesis.openapi.from_url(schema_server.url + "/openapi.json")
+    schema = schemathesis.openapi.from_url(
+        schema_server.url + "/openapi.json", headers={"Authorization": f"Bearer {KEY}"}
+    )
     operation = schema.find_operation_by_label(label)
     assert operation is not None, label
 

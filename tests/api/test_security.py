@@ -25,6 +25,7 @@ def test_api_keys_guard_every_v1_route_and_never_leak(
         indexed,
         api_keys=Settings(api_keys=KEY).api_keys,
         admin_key=Settings(admin_key=ADMIN).admin_key,
+        auth_failures_per_minute=0,  # 12 failures here; the limit has tests of its own
     )
     try:
         with server.client() as client:

@@ -144,6 +144,58 @@ def test_redelivered_event_gets_one_reply(slack_live: LiveServer, fake_slack: Fa
     assert len(fake_slack.named("chat.update")) == 2
 
 
+def dm_mention(event_type: str, event_id: str, ts: str = "1700000001.000100") -> str:
+    """A direct message that mentions the bot, as Slack delivers it for one of the two
+    subscriptions (app_mention, message.im): same channel and ts, its own event id."""
+    event: dict[str, Any] = {"type": event_type, "user": "U123", "text": QUESTION}
+    event.update(channel="D7", ts=ts, event_ts=ts)
+    if event_type == "message":
+        event["channel_type"] = "im"
+    return json.dumps(
+        {"type": "event_callback", "team_id": "T1", "event_id": event_id, "event": event}
+    )
+
+
+def test_a_dm_delivered_as_mention_and_as_message_is_answered_once(
+    slack_live: LiveServer, fake_slack: FakeSlack
+) -> None:
+    assert post_signed(slack_live, dm_mention("app_mention", "EvDmA")).status_code == 200
+    assert post_signed(slack_live, dm_mention("message", "EvDmB")).status_code == 200
+    # the other order, for another message
+    later = "1700000002.000100"
+    assert post_signed(slack_live, dm_mention("message", "EvDmC", later)).status_code == 200
+    assert post_signed(slack_live, dm_mention("app_mention", "EvDmD", later)).status_code == 200
+    wait_for(lambda: len(fake_slack.named("chat.update")) >= 2)
+    # a third message after them: once it is answered, any duplicate would have been too
+    post_signed(slack_live, dm_mention("message", "EvDmE", "1700000003.000100"))
+    wait_for(lambda: len(fake_slack.named("chat.update")) >= 3)
+    assert len(fake_slack.named("chat.postMessage")) == 3
+    assert len(fake_slack.named("chat.update")) == 3
+
+
+def test_a_reply_that_could_not_be_posted_is_answered_on_redelivery(
+    indexed: Settings, fake_slack: FakeSlack
+) -> None:
+    fake_slack.failures["chat.postMessage"] = [500, 500, 500]  # the client retries twice
+    server = slack_server(indexed, fake_slack)
+    try:
+        body = mention(event_id="EvLost", ts="1700000004.000100")
+        assert post_signed(server, body).status_code == 200
+        wait_for(lambda: len(fake_slack.named("chat.postMessage!500")) == 3)
+        for n in (1, 2, 3):  # Slack delivers again, as it does when a delivery failed
+            post_signed(server, body, headers={"X-Slack-Retry-Num": str(n)})
+            try:
+                wait_for(lambda: bool(fake_slack.named("chat.update")), seconds=5)
+                break
+            except AssertionError:
+                continue
+    finally:
+        server.stop()
+    [placeholder] = fake_slack.named("chat.postMessage")
+    assert placeholder["thread_ts"] == "1700000004.000100"
+    assert len(fake_slack.named("chat.update")) == 1
+
+
 def test_bad_or_stale_signature_is_401(slack_live: LiveServer, fake_slack: FakeSlack) -> None:
     body = mention(event_id="EvBad")
     assert post_signed(slack_live, body, secret="wrong").status_code == 401
@@ -222,7 +274,7 @@ def test_direct_message_and_follow_up_in_thread(
     post_signed(slack_live, dm("And the export controls?", "EvDm2", "1.2", "1.0"))
     wait_for(lambda: len(fake_slack.named("chat.update")) == 2)
     service = slack_live.app.state.rag.service()
-    assert service.conversations.standalone_questions("slack:D1:1.0") == [
+    assert service.conversations.standalone_questions("slack:D1:1.0", "slack:D1:1.0") == [
         "Which chip did DeepSeek use, the H800?",
         "And the export controls? (DeepSeek H800)",
     ]

@@ -62,8 +62,10 @@ def test_sigkill_at_each_moment_leaves_a_serving_index(settings: Settings, stage
         ),
         encoding="utf-8",
     )
-    with open(settings.corpus_dir / "notes.md", "a", encoding="utf-8") as notes:
-        notes.write("The H20 chip came later.\n")
+    # (not the file the question cites: until it is indexed again, an edited file's
+    # quotes do not verify against the published version, whose hash it no longer has)
+    with open(settings.corpus_dir / "page.html", "a", encoding="utf-8") as page:
+        page.write("<p>The H20 chip came later.</p>\n")
     server = serve(settings)
     process = rag_index_paused(settings, stage)
     try:

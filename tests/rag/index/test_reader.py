@@ -1,68 +1,19 @@
-"""Opening the published version: what a damaged index or an absent store gives, and
-the index built in memory that tests of the read side use."""
+"""Opening the published version: what an absent store gives, and the index built in
+memory that tests of the read side use (a damaged index: test_damaged_index.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rag.cli import main
 from rag.config import Settings
-from rag.errors import IndexCorruptError, StoreUnavailableError
+from rag.errors import StoreUnavailableError
 from rag.index import corpus
 from rag.index.build import build, in_memory
-from rag.index.layout import current_version, version_dir
 from rag.index.reader import open_index
 from rag.index.store import Location, MemoryVectors, VectorStore
 from tests.fakes import HashEmbedding
 from tests.servers import free_port
-
-
-def published_folder(settings: Settings):  # type: ignore[no-untyped-def]
-    build(settings)
-    version = current_version(settings.index_dir)
-    assert version is not None
-    return version_dir(settings.index_dir, version)
-
-
-@pytest.mark.parametrize(
-    ("name", "damage"),
-    [
-        ("manifest.json", lambda data: data[: len(data) // 2]),
-        ("passages.jsonl", lambda data: data.replace(b'"doc_id"', b'"dock"', 1)),
-        ("sentences.json", lambda data: b"[[1, 2]]"),
-        ("sentences.npy", lambda data: data[: len(data) // 2]),
-        ("centroids.npz", lambda data: b"not a zip file"),
-        ("bm25/vocab.index.json", lambda data: b"{"),
-    ],
-)
-def test_a_damaged_file_is_named_and_a_rebuild_repairs_it(
-    settings: Settings, name: str, damage: object
-) -> None:
-    folder = published_folder(settings)
-    path = folder / name
-    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
-    with pytest.raises(IndexCorruptError, match=name.split("/")[0]) as caught:
-        open_index(settings)
-    assert "rag index --rebuild" in str(caught.value)
-    assert main(["sources"] if name == "manifest.json" else ["ask", "Which chip?"]) == 3
-    build(settings, rebuild=True)
-    assert open_index(settings).manifest["counts"]["documents"] == 4
-
-
-def test_lost_passages_are_counted_against_the_manifest(settings: Settings) -> None:
-    folder = published_folder(settings)
-    lines = (folder / "passages.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-    (folder / "passages.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
-    with pytest.raises(IndexCorruptError, match=f"holds {len(lines) - 1} passages"):
-        open_index(settings)
-
-
-def test_a_garbled_vector_store_is_named(settings: Settings) -> None:
-    folder = published_folder(settings)
-    (folder / "chroma" / "chroma.sqlite3").write_bytes(b"garbage" * 100)
-    with pytest.raises(IndexCorruptError, match=r"vector store in .*chroma.* cannot be read"):
-        open_index(settings)
 
 
 def test_a_chroma_server_that_does_not_answer_is_named(settings: Settings) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from rag.config import Settings
@@ -7,9 +10,12 @@ from rag.errors import IndexMissingError, QuestionError
 from rag.index.build import build
 from rag.index.corpus import read_source_text
 from rag.query.chat import ChatService
-from rag.query.conversation import condense, entities
+from rag.query.conversation import LOCAL_OWNER, ConversationStore, condense, entities
 from rag.query.pipeline import validate_question
 from rag.text.segment import tokenize
+from tests.conftest import fill
+
+QUESTION = "Which chip did DeepSeek use, the H800?"
 
 
 def test_entities_are_names_model_names_and_numbers() -> None:
@@ -52,7 +58,7 @@ def test_answer_quotes_verified_sentences_and_keeps_conversation(settings: Setti
     assert set(answer.timings_ms) == {"embed", "retrieve", "answer", "total"}
     follow = service.ask("And the export controls?", answer.conversation_id)
     assert follow.conversation_id == answer.conversation_id
-    assert service.conversations.standalone_questions(answer.conversation_id)[1] == (
+    assert service.conversations.standalone_questions(answer.conversation_id, LOCAL_OWNER)[1] == (
         "And the export controls? (DeepSeek H800)"
     )
     with pytest.raises(QuestionError, match="top_k must be > 0"):
@@ -150,4 +156,40 @@ def test_a_heading_is_quoted_only_when_nothing_else_is(tmp_path) -> None:
     assert [c.quote for c in answer.citations] == [
         "Each spring the West Lake cooperative hires the Longjing pickers."
     ]
+    service.close()
+
+
+def test_a_turn_on_a_full_data_disk_is_answered_with_a_warning(
+    settings: Settings, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    build(settings)
+    service = ChatService(
+        settings.model_copy(update={"data_dir": small_disk, "abstain_threshold": -1.0})
+    )
+    try:
+        saved = service.ask(QUESTION)
+        assert "conversation_not_saved" not in saved.warnings
+        fill(small_disk)
+        answer = service.ask(QUESTION)
+        follow = service.ask("And the export controls?", saved.conversation_id)
+    finally:
+        service.close()
+    for lost in (answer, follow):
+        assert lost.citations and not lost.abstained  # the computed answer comes back
+        assert "conversation_not_saved" in lost.warnings
+    assert "not saved" in caplog.text
+
+
+def test_a_turn_whose_store_fails_is_answered_with_a_warning(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(settings)
+    service = ChatService(settings.model_copy(update={"abstain_threshold": -1.0}))
+
+    def full(self: ConversationStore, *args: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ConversationStore, "add", full)
+    answer = service.ask(QUESTION)
+    assert answer.citations and answer.warnings == ["conversation_not_saved"]
     service.close()

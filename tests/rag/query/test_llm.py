@@ -10,6 +10,7 @@ from rag.config import Settings
 from rag.index.build import build
 from rag.index.corpus import read_source_text
 from rag.query.chat import ChatService
+from rag.query.conversation import LOCAL_OWNER
 from tests.fake_llm import FakeLLM, Reply, passage_number
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
@@ -162,7 +163,7 @@ def test_follow_up_is_condensed_by_the_llm(settings: Settings, fake_llm: FakeLLM
     service.ask("And the controls?", first.conversation_id)
     condense = [r for r in fake_llm.requests if not r.get("stream")][-1]
     assert "- Which chip did DeepSeek use, the H800?" in condense["messages"][0]["content"]
-    assert service.conversations.standalone_questions(first.conversation_id)[1] == (
+    assert service.conversations.standalone_questions(first.conversation_id, LOCAL_OWNER)[1] == (
         "Did export controls limit the H800 chips of DeepSeek?"
     )
 
