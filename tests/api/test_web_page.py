@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from api.security import SESSION_COOKIE
 from rag.config import Settings
 from rag.eval.feedback import store_path
 from rag.index.build import build
@@ -215,8 +216,13 @@ def test_a_follow_up_stays_in_the_conversation(page: Any, site: LiveServer) -> N
     stored = page.evaluate("JSON.parse(localStorage.getItem('rag.conversations'))")
     assert len(stored) == 1 and stored[0]["title"] == "Who founded DeepSeek?"
     conversation_id = stored[0]["id"]
-    with site.client() as client:
+    # the browser session owns it: with the page's cookie it is there, without it not
+    session = {c["name"]: c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE}
+    assert session
+    with site.client(cookies=session) as client:
         turns = client.get(f"/v1/conversations/{conversation_id}").json()["turns"]
+    with site.client() as stranger:
+        assert stranger.get(f"/v1/conversations/{conversation_id}").status_code == 404
     assert [t["question"] for t in turns] == [
         "Who founded DeepSeek?",
         "How much did its V3 model cost to train?",
@@ -237,7 +243,9 @@ def test_a_follow_up_stays_in_the_conversation(page: Any, site: LiveServer) -> N
     assert page.locator("#conversations li").count() == 2
 
     page.locator("#conversations li").first.get_by_role("button", name="Delete").click()
-    page.wait_for_function("document.querySelectorAll('#conversations li').length === 1")
+    # (a locator, not wait_for_function: that polls by eval, which the page's CSP
+    # refuses whenever the first check is false)
+    page.locator("#conversations li").nth(1).wait_for(state="detached")
     remaining = page.evaluate("JSON.parse(localStorage.getItem('rag.conversations'))")
     assert [c["id"] for c in remaining] == [conversation_id]
 
@@ -249,7 +257,7 @@ def test_a_conversation_the_server_does_not_know_leaves_the_list(page: Any) -> N
     )
     page.reload()
     page.locator("#conversations button.open").click()
-    page.wait_for_function("document.querySelectorAll('#conversations li').length === 0")
+    page.locator("#conversations li").first.wait_for(state="detached")
     assert "no longer available" in page.locator("#status").inner_text()
     assert page.evaluate("localStorage.getItem('rag.conversations')") == "[]"
 
