@@ -10,6 +10,7 @@ Offsets are in characters (Python ``str`` indices) into a source file's text as
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,13 +53,26 @@ class SourceDocument:
         if len(self.plain) != len(self.text):
             raise ValueError(f"plain text of {self.doc_id} must keep the length of its text")
 
+    def passage_id(self, start: int, end: int) -> str:
+        """The id of this document's passage ``[start, end)``:
+        ``<16 hex of sha256(doc_id NUL sha256)>:<start>-<end>``.
+
+        Unique per document (two files with the same bytes get different ids) and
+        stable while the file is unchanged (re-indexing keeps the ids, so the vector
+        store receives nothing); a rename or an edit gives new ids, so the build
+        deletes the old passages and adds the new ones (their vectors from the
+        embedding cache, which is keyed by text)."""
+        key = hashlib.sha256(f"{self.doc_id}\0{self.sha256}".encode()).hexdigest()[:16]
+        return f"{key}:{start}-{end}"
+
 
 @dataclass(frozen=True)
 class Passage:
     """A run of whole sentences of one document (rag/index/chunking.py)."""
 
     passage_id: str
-    """``<first 16 hex of the file's sha256>:<start>-<end>``."""
+    """``SourceDocument.passage_id(start, end)``: unique across documents, stable
+    while the file is unchanged."""
     doc_id: str
     start_char: int
     end_char: int

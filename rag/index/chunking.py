@@ -98,7 +98,7 @@ def split(doc: SourceDocument, max_tokens: int = 160, overlap_tokens: int = 40) 
         start, end = sentences[first][0], sentences[last][1]
         passages.append(
             Passage(
-                passage_id=f"{doc.sha256[:16]}:{start}-{end}",
+                passage_id=doc.passage_id(start, end),
                 doc_id=doc.doc_id,
                 start_char=start,
                 end_char=end,

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 from chromadb.errors import ChromaError
-from llama_index.core.schema import BaseNode, TextNode
+from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.errors import (
@@ -186,9 +186,21 @@ class VectorStore:
         metadata: Sequence[Mapping[str, str | int | float]],
         batch_size: int = 1000,
     ) -> None:
-        """Add passages: ids, texts, vectors (rows, float32) and metadata, in batches."""
+        """Add passages: ids, texts, vectors (rows, float32) and metadata, in batches.
+
+        A ``doc_id`` in a passage's metadata is made the node's source document:
+        llama-index writes the source's id over the ``doc_id`` key (``"None"`` for a
+        node without one), so that is how the key keeps the passage's document."""
         nodes: list[BaseNode] = [
-            TextNode(id_=i, text=t, embedding=v.tolist(), metadata=dict(m))
+            TextNode(
+                id_=i,
+                text=t,
+                embedding=v.tolist(),
+                metadata=dict(m),
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(m["doc_id"]))}
+                if "doc_id" in m
+                else {},
+            )
             for i, t, v, m in zip(ids, texts, vectors, metadata, strict=True)
         ]
         with _failures(self.location, "add passages", write=True):
