@@ -127,7 +127,12 @@ def test_the_page_has_its_security_headers(site: LiveServer) -> None:
 
 
 def test_a_question_streams_its_answer(page: Any, site: LiveServer) -> None:
-    questions = ["Why did Nvidia shares fall?", "What export controls affected DeepSeek?"]
+    # answered with support well over the threshold (0.07 and 0.08 over it), so
+    # their answers are quotes long enough to stream in several pieces anywhere
+    questions = [
+        "How much money is behind Sam Altman's Stargate project?",
+        "Which Chinese social media app drew American users fleeing a possible TikTok ban?",
+    ]
     deltas = {q: delta_count(site, q) for q in questions}
     assert max(deltas.values()) >= 3, deltas
     for question in questions:
@@ -155,11 +160,13 @@ def test_a_question_streams_its_answer(page: Any, site: LiveServer) -> None:
 def test_clicking_a_citation_shows_its_quote_highlighted_right_to_left(
     page: Any, site: LiveServer
 ) -> None:
-    expected = answer_json(site, ARABIC_COST)["citations"][0]
-    assert expected["source"].startswith("004_") and expected["lang"] == "ar"
+    citations = answer_json(site, ARABIC_COST)["citations"]
+    expected = next((c for c in citations if c["lang"] == "ar"), None)
+    assert expected is not None and expected["source"].startswith("004_"), citations
     answer = ask(page, ARABIC_COST)
     assert answer.get_attribute("data-state") == "answered"
-    answer.locator(".answer-text a.cite").first.click()
+    link = answer.locator(f'.answer-text a.cite[href="{expected["url"]}"]').first
+    link.click()
     mark = page.locator("#viewer-text mark")
     mark.wait_for()
     assert mark.text_content() == expected["quote"]
@@ -180,8 +187,7 @@ def test_clicking_a_citation_shows_its_quote_highlighted_right_to_left(
     )
     assert inside
     # the link is a permalink: it carries the quote's hash
-    href = answer.locator(".answer-text a.cite").first.get_attribute("href")
-    assert href == expected["url"] and "&sha=" in href
+    assert "&sha=" in expected["url"]
 
 
 def test_the_page_sets_direction_by_language(page: Any) -> None:
