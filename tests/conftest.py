@@ -144,6 +144,9 @@ class Announce:
             sys.stderr.write(f"{self.what}: {line}\n")
             return
         with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()  # after a test's path
+            if reporter._tw.width_of_current_line:  # after -q's dots
+                reporter.line("")
             reporter.write_line(f"{self.what}: {line}")
 
     def progress(self, done: int, total: int) -> None:

@@ -67,11 +67,30 @@ def rank_of(found: SearchResult, sources: Sequence[str], evidence: str) -> int:
     return next((i for i, p in enumerate(ranked, 1) if answers(p, sources, evidence)), 99)
 
 
-def search_with(service: ChatService, question: str, **update: float) -> SearchResult:
-    """The top 30 passages for ``question`` with these settings changed."""
-    retriever = service.pipeline.retriever
-    settings = service.settings.model_copy(update=update)
-    return Retriever(retriever.index, service.embedding, settings).search(question, top_k=30)
+class Variants:
+    """Retrievers over the service's index with some settings changed, each made once,
+    sharing the service's sentence scorer and question vectors."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.base = service.pipeline.retriever
+        self._made: dict[tuple[tuple[str, float], ...], Retriever] = {}
+
+    def search(self, question: str, **update: float) -> SearchResult:
+        """The top 30 passages for ``question`` with these settings changed."""
+        key = tuple(sorted(update.items()))
+        if key not in self._made:
+            settings = self.service.settings.model_copy(update=update)
+            self._made[key] = Retriever(
+                self.base.index, self.service.embedding, settings, self.base.scorer
+            )
+        vector = self.base.embed_query(question)
+        return self._made[key].search(question, top_k=30, query_vector=vector)
+
+
+@pytest.fixture(scope="module")
+def variants(service: ChatService) -> Variants:
+    return Variants(service)
 
 
 def cross_language(service: ChatService, items: list[EvalItem]) -> list[EvalItem]:
@@ -110,7 +129,7 @@ def test_english_questions_are_answered_from_the_arabic_article(
 
 
 def test_latent_terms_bridge_english_questions_to_arabic_text(
-    service: ChatService, dev_items: list[EvalItem]
+    service: ChatService, variants: Variants, dev_items: list[EvalItem]
 ) -> None:
     """The latent ranking alone finds the Arabic passage that answers an English
     question (the dev set's 12: all within the top 5, mean reciprocal rank 0.73;
@@ -144,10 +163,8 @@ def test_latent_terms_bridge_english_questions_to_arabic_text(
     higher = lower = 0
     for item in cross_language(service, dev_items):
         args = (item.expected_sources, item.expected_evidence)
-        with_latent = rank_of(search_with(service, item.question, **fusion), *args)
-        without = rank_of(
-            search_with(service, item.question, **fusion, fusion_latent_weight=0.0), *args
-        )
+        with_latent = rank_of(variants.search(item.question, **fusion), *args)
+        without = rank_of(variants.search(item.question, **fusion, fusion_latent_weight=0.0), *args)
         higher += with_latent < without
         lower += with_latent > without
     assert higher - lower >= 3, (higher, lower)
@@ -248,7 +265,7 @@ in the Arabic article."""
 
 
 def test_language_centring_lets_questions_reach_text_in_another_language(
-    service: ChatService,
+    service: ChatService, variants: Variants
 ) -> None:
     """Who founded DeepSeek, where it sits, how it was funded: said only in Arabic.
     Asked in Malay, Vietnamese or Indonesian, passages in the question's language
@@ -259,11 +276,10 @@ def test_language_centring_lets_questions_reach_text_in_another_language(
     retriever = service.pipeline.retriever
     assert set(retriever.index.centroids) == {"ar", "id", "ms", "vi"}
     centred = [
-        rank_of(search_with(service, q), [source], evidence)
-        for q, source, evidence in CROSS_LANGUAGE
+        rank_of(variants.search(q), [source], evidence) for q, source, evidence in CROSS_LANGUAGE
     ]
     raw = [
-        rank_of(search_with(service, q, language_centering=0.0), [source], evidence)
+        rank_of(variants.search(q, language_centering=0.0), [source], evidence)
         for q, source, evidence in CROSS_LANGUAGE
     ]
     top_k = service.settings.top_k
