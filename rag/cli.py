@@ -346,8 +346,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reporting.write_details(results, details)
     if args.report:
         command = "rag eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rag eval"
+        threshold = None if args.against else settings.abstain_threshold
         reporting.write(
-            args.report, str(args.file), report, results, args.reports_dir, command, compared
+            args.report,
+            str(args.file),
+            report,
+            results,
+            args.reports_dir,
+            command,
+            compared,
+            threshold,
         )
     if args.json:
         out = dict(report)

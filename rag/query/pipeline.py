@@ -46,12 +46,17 @@ answered; the final Answer is what the pipeline returns."""
 
 @dataclass
 class Turn:
-    """One question answered: the Answer, what retrieval found, and the standalone
-    question it was answered as."""
+    """One question answered: the Answer, what retrieval found, the standalone
+    question it was answered as, and its abstention score."""
 
     answer: Answer
     search: SearchResult
     standalone: str
+    abstain_score: float = 0.0
+    """What abstention compared with its threshold (rag/query/abstain.py
+    ``Decision.support``): the service abstains below ``Settings.abstain_threshold``
+    (or for a reason its warnings name). Eval runs sweep it (rag/eval/metrics.py
+    ``abstention_curve``)."""
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -197,15 +202,10 @@ class Pipeline:
             detected = detect_language(question)
             lang = detected if detected != "und" else None
         search = self.search(standalone, top_k, lang)
-        answer = self.answer_search(
-            standalone,
-            search,
-            lang or "en",
-            conversation_id=conversation_id,
-            listener=listener,
-            started=started,
+        answer, support = self._answer_search(
+            standalone, search, lang or "en", conversation_id, listener, started
         )
-        return Turn(answer, search, standalone)
+        return Turn(answer, search, standalone, support)
 
     def answer_search(
         self,
@@ -226,6 +226,18 @@ class Pipeline:
         answer unless a citation failed its check at the end (then the returned
         Answer is the truth). ``started`` as for ``answer`` (default: the moment the
         search began, from its timings)."""
+        return self._answer_search(question, search, lang, conversation_id, listener, started)[0]
+
+    def _answer_search(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        conversation_id: str | None,
+        listener: Listener | None,
+        started: float | None,
+    ) -> tuple[Answer, float]:
+        """``answer_search``'s Answer and the abstention score (``Draft.support``)."""
         t_answer = time.perf_counter()
         if started is None:
             started = t_answer - sum(search.timings_ms.values()) / 1000
@@ -264,7 +276,7 @@ class Pipeline:
             listener("citations", answer.citations)
             for piece in pieces(answer.answer):
                 listener("delta", piece)
-        return answer
+        return answer, draft.support
 
     def draft(
         self,
