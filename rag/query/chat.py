@@ -10,7 +10,7 @@ import uuid
 from rag.config import Settings
 from rag.index.reader import current_version, load_embedding, model_id
 from rag.query.citations import SourceTexts
-from rag.query.conversation import ConversationStore, condense
+from rag.query.conversation import ConversationStore
 from rag.query.llm import build_llm
 from rag.query.pipeline import Listener, Pipeline, Turn, validate_question
 from rag.types import Answer
@@ -83,7 +83,7 @@ class ChatService:
                 self.conversations.standalone_questions(conversation_id) if conversation_id else []
             )
         else:
-            history = [condense(h, history[:i]) for i, h in enumerate(history)]
+            history = pipeline.condenser.followups.standalone_history(history)
         turn = pipeline.answer(
             question,
             history=history,

@@ -3,7 +3,7 @@ reload): what the chat service, the eval runner, XQuAD and the benchmarks all an
 through.
 
     question (+ earlier standalone questions)
-      -> condense       follow-up -> standalone question (rag/query/conversation.py)
+      -> condense       follow-up -> standalone question (rag/query/condense.py)
       -> retrieve       dense + BM25 + latent terms, fused, reranked (retriever.py)
       -> abstain?       does the corpus answer it? if not: say so, cite nothing
                         (abstain.py); no answerer runs
@@ -30,7 +30,7 @@ from rag.errors import QuestionError
 from rag.index.reader import LoadedIndex, load_embedding, model_id, open_index
 from rag.query.abstain import Abstention, Decision, message, refusal
 from rag.query.citations import SourceTexts, verify
-from rag.query.conversation import Condenser
+from rag.query.condense import Condenser, FollowUps, load_relatedness
 from rag.query.extractive import ExtractiveAnswerer
 from rag.query.llm import LLMAnswerer, build_llm
 from rag.query.params import DEFAULT, ScoringParams
@@ -159,7 +159,11 @@ class Pipeline:
             ExtractiveAnswerer(index, settings, scorer, params),
             sources if sources is not None else SourceTexts(settings.corpus_dir),
             LLMAnswerer(llm, index, retriever.embed_query, settings) if llm is not None else None,
-            Condenser(llm, settings.max_question_chars),
+            Condenser(
+                llm,
+                settings.max_question_chars,
+                FollowUps(retriever.embed_query, load_relatedness(model_id(embedding))),
+            ),
         )
 
     @property
