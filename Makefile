@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad index eval eval-guard screenshots first-answer clean
+.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense index eval eval-guard screenshots first-answer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,14 @@ bench: $(STAMP)
 ## bench-xquad: XQuAD paragraph retrieval for six language pairs (not in CI; ~15 min cold)
 bench-xquad: $(STAMP)
 	$(BIN)/python bench/bench_xquad.py
+
+## fit-condense: fit the follow-up relatedness test on XQuAD -> rag/query/condense.json (~5 min)
+fit-condense: $(STAMP)
+	$(BIN)/python bench/fit_condense.py
+
+## bench-followups: the follow-up conversations of evals/followups, condensed before and after
+bench-followups: $(STAMP)
+	$(BIN)/python bench/bench_followups.py
 
 ## bench-load: 16 clients for 60 s, with a re-index during one run (issue 7's load test)
 bench-load: $(STAMP)

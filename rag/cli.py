@@ -54,6 +54,18 @@ examples:
   rag eval --xquad en:ar [--limit 20] [--json]            XQuAD: English questions, Arabic text
   rag eval --xquad en:ar+vi                               ... on Arabic and Vietnamese together
 
+metrics (a passage or quote supports a question when it is from an expected source
+and matches expected_evidence):
+  retrieval_hit@1, @5, mrr      a supporting passage among the first 1 or 5 retrieved
+  citation_precision            citations whose quoted span itself supports the question
+  citation_precision_window     ... or has the evidence within 300 characters of it
+  answer_supported              answers whose cited quotes, joined, match the evidence
+  abstention_recall             unanswerable questions abstained
+  false_abstention_rate         answerable questions abstained
+  latency_ms_p50, _p95          per question, end to end
+--report also writes the abstention trade-off: abstention recall against false
+abstention as the threshold moves over each question's abstain_score.
+
 exit codes: 0 ok, 5 a metric fell more than --max-drop below the baseline
 """
 
@@ -121,7 +133,11 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics JSON")
     p.add_argument("--top-k", type=int)
     p.add_argument("--details", type=Path, help="per-question results (JSONL) go here")
-    p.add_argument("--report", metavar="NAME", help="write evals/reports/NAME.{json,md,png}")
+    p.add_argument(
+        "--report",
+        metavar="NAME",
+        help="write evals/reports/NAME.{json,md,png} (with the abstention trade-off)",
+    )
     p.add_argument("--reports-dir", type=Path, default=Path("evals/reports"))
     p.add_argument("--against", metavar="URL", help="ask a running service's /v1/chat")
     p.add_argument("--api-key", help="bearer key for --against (default: RAG_EVAL_API_KEY)")
@@ -346,8 +362,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reporting.write_details(results, details)
     if args.report:
         command = "rag eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rag eval"
+        threshold = None if args.against else settings.abstain_threshold
         reporting.write(
-            args.report, str(args.file), report, results, args.reports_dir, command, compared
+            args.report,
+            str(args.file),
+            report,
+            results,
+            args.reports_dir,
+            command,
+            compared,
+            threshold,
         )
     if args.json:
         out = dict(report)

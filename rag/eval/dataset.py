@@ -5,7 +5,8 @@
      "expected_evidence": "regex that a supporting passage matches",
      "answerable": true, "turns": ["earlier question", ...]}
 
-An unanswerable question has ``"answerable": false`` and no expected sources;
+An unanswerable question has ``"answerable": false``, no expected sources, and
+``expected_evidence`` empty, null or left out; an answerable one needs both.
 ``turns`` (optional) are asked first, in the same conversation.
 """
 
@@ -27,9 +28,17 @@ class EvalItem(BaseModel):
     question: str
     lang: str
     expected_sources: list[str] = []
-    expected_evidence: str = ""
+    expected_evidence: str | None = None
+    """Regex that a supporting passage or quote matches (``re.search``); None (or
+    empty) only for an unanswerable question."""
     answerable: bool = True
     turns: list[str] = []
+
+    @property
+    def evidence(self) -> str:
+        """``expected_evidence`` as a regex; empty for an unanswerable question
+        (which nothing is checked against)."""
+        return self.expected_evidence or ""
 
 
 class EvalSetError(RagError):
@@ -51,12 +60,25 @@ def load_eval_set(path: Path) -> list[EvalItem]:
             continue
         try:
             item = EvalItem.model_validate(json.loads(line))
-            if item.answerable:
-                re.compile(item.expected_evidence)
-        except (json.JSONDecodeError, ValidationError, re.error) as exc:
+        except (json.JSONDecodeError, ValidationError) as exc:
             raise EvalSetError(f"{path}:{number}: {exc}") from exc
-        if item.answerable and not item.expected_sources:
-            raise EvalSetError(f"{path}:{number}: an answerable question needs expected_sources")
+        if item.answerable:
+            if not item.expected_sources:
+                raise EvalSetError(
+                    f"{path}:{number}: an answerable question needs expected_sources"
+                )
+            if not item.expected_evidence:
+                raise EvalSetError(
+                    f"{path}:{number}: an answerable question needs expected_evidence (a regex "
+                    f"its supporting quote matches), got {item.expected_evidence!r}; an "
+                    'unanswerable one says "answerable": false'
+                )
+            try:
+                re.compile(item.expected_evidence)
+            except re.error as exc:
+                raise EvalSetError(
+                    f"{path}:{number}: expected_evidence is not a valid regex: {exc}"
+                ) from exc
         items.append(item)
     if not items:
         raise EvalSetError(f"eval set '{path}' has no questions")

@@ -2,12 +2,18 @@
 
 Each metric is a small function over per-question results. A retrieved passage or a
 citation *supports* a question when it comes from one of the question's
-``expected_sources`` and its text matches the ``expected_evidence`` regex. A metric
-is None when no question it counts over is in the results.
+``expected_sources`` and its text matches the ``expected_evidence`` regex: for a
+citation, the text of its quoted span itself (``citation_checks``); the looser
+``citation_checks_window`` also accepts evidence within CITATION_WINDOW characters of
+it. A metric is None when no question it counts over is in the results.
+
+``abstention_curve`` is the trade-off of the abstention threshold (abstention recall
+against false abstention as it moves), from each question's abstention score.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +25,8 @@ from rag.eval.dataset import EvalItem
 from rag.types import Answer
 
 CITATION_WINDOW = 300
-"""Characters of source text on each side of a citation that count as its passage."""
+"""Characters of source text on each side of a citation that ``citation_checks_window``
+counts as its passage (``citation_precision_window``)."""
 
 
 @dataclass
@@ -31,22 +38,38 @@ class Retrieved:
 
 
 @dataclass
+class Reply:
+    """What an eval run gets back for one question: the Answer, the passages
+    retrieved for it (best first), and the abstention score when the service says
+    it (``QuestionResult.abstain_score``)."""
+
+    answer: Answer
+    retrieved: list[Retrieved]
+    abstain_score: float | None = None
+
+
+@dataclass
 class QuestionResult:
-    """One question asked: the answer, what was retrieved, the latency (ms) and the
-    check of each citation (``citation_checks``)."""
+    """One question asked: the answer, what was retrieved, the latency (ms), the check
+    of each citation (``citation_checks``; ``citation_ok_window``:
+    ``citation_checks_window``) and the abstention score the service computed for
+    the question (``abstain_score``; None when the service does not say, e.g. over
+    HTTP or a baseline that never abstains)."""
 
     item: EvalItem
     answer: Answer
     retrieved: list[Retrieved]
     latency_ms: float
     citation_ok: list[bool] = field(default_factory=list)
+    citation_ok_window: list[bool] = field(default_factory=list)
+    abstain_score: float | None = None
+    """The score the abstention threshold is compared with (rag/query/abstain.py
+    ``Decision.support``): the service abstains below the threshold."""
 
     def supports(self, source: str, text: str) -> bool:
         """Whether a passage or citation of ``source`` with ``text`` supports the
         question (from an expected source, and the evidence regex matches)."""
-        return source in self.item.expected_sources and bool(
-            re.search(self.item.expected_evidence, text)
-        )
+        return source in self.item.expected_sources and bool(re.search(self.item.evidence, text))
 
     def first_hit(self) -> int | None:
         """1-based rank of the first supporting retrieved passage."""
@@ -65,32 +88,55 @@ class QuestionResult:
             "retrieval_hit@5": (self.first_hit() or 6) <= 5,
             "citations_support": bool(self.citation_ok) and all(self.citation_ok),
             "answer_supported": not self.answer.abstained
-            and bool(re.search(self.item.expected_evidence, quotes)),
+            and bool(re.search(self.item.evidence, quotes)),
             "not_abstained": not self.answer.abstained,
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """One line of ``--details``: the question, what was retrieved and cited,
-        the answer, each check's pass or fail, the latency."""
+        """One line of ``--details``: the question, what was retrieved and cited
+        (each citation's file, offsets and quote), the answer, the abstention score,
+        each check's pass or fail, the latency."""
         return {
             "id": self.item.id,
             "question": self.item.question,
             "lang": self.item.lang,
             "answerable": self.item.answerable,
             "abstained": self.answer.abstained,
+            "abstain_score": self.abstain_score,
             "retrieved_sources": [r.source for r in self.retrieved],
             "cited_sources": [c.source for c in self.answer.citations],
+            "citations": [
+                {
+                    "source": c.source,
+                    "start_char": c.start_char,
+                    "end_char": c.end_char,
+                    "quote": c.quote,
+                }
+                for c in self.answer.citations
+            ],
             "first_hit_rank": self.first_hit(),
             "citation_ok": self.citation_ok,
+            "citation_ok_window": self.citation_ok_window,
             "answer": self.answer.answer,
+            "warnings": self.answer.warnings,
             "pass": self.passes(),
             "latency_ms": round(self.latency_ms, 2),
         }
 
 
-def citation_checks(result: QuestionResult, source_text: Callable[[str], str | None]) -> list[bool]:
+def citation_checks(result: QuestionResult) -> list[bool]:
     """Per citation: from an expected source, and the evidence regex matches the
-    source text from CITATION_WINDOW characters before it to as many after."""
+    citation's quoted span itself (a quote of the sentence next to the evidence does
+    not count)."""
+    return [result.supports(c.source, c.quote) for c in result.answer.citations]
+
+
+def citation_checks_window(
+    result: QuestionResult, source_text: Callable[[str], str | None]
+) -> list[bool]:
+    """Per citation: from an expected source, and the evidence regex matches the
+    source text (``source_text(source)``) from CITATION_WINDOW characters before the
+    quoted span to as many after it: the quote is near the evidence."""
     checks = []
     for c in result.answer.citations:
         text = source_text(c.source) or ""
@@ -122,9 +168,20 @@ def mrr(results: Sequence[QuestionResult]) -> float | None:
 
 
 def citation_precision(results: Sequence[QuestionResult]) -> float | None:
-    """Share of the citations given for answerable questions that support the
-    question (see ``citation_checks``); None when no citation was given."""
+    """Share of the citations given for answerable questions whose quoted span itself
+    is from an expected source and matches the evidence regex (``citation_checks``);
+    None when no citation was given."""
     checks = [ok for r in _answerable(results) for ok in r.citation_ok]
+    return sum(checks) / len(checks) if checks else None
+
+
+def citation_precision_window(results: Sequence[QuestionResult]) -> float | None:
+    """Share of the citations given for answerable questions that are from an
+    expected source with the evidence within CITATION_WINDOW characters of the quote
+    (``citation_checks_window``): a quote near the evidence counts, as
+    ``citation_precision`` counted before it became strict. None when no citation
+    was given."""
+    checks = [ok for r in _answerable(results) for ok in r.citation_ok_window]
     return sum(checks) / len(checks) if checks else None
 
 
@@ -138,7 +195,7 @@ def answer_supported(results: Sequence[QuestionResult]) -> float | None:
         1
         for r in rows
         if not r.answer.abstained
-        and re.search(r.item.expected_evidence, " ".join(c.quote for c in r.answer.citations))
+        and re.search(r.item.evidence, " ".join(c.quote for c in r.answer.citations))
     )
     return good / len(rows)
 
@@ -174,6 +231,7 @@ def metrics(results: Sequence[QuestionResult]) -> dict[str, float | None]:
         "retrieval_hit@5": rounded(hit_at_k(results, 5)),
         "mrr": rounded(mrr(results)),
         "citation_precision": rounded(citation_precision(results)),
+        "citation_precision_window": rounded(citation_precision_window(results)),
         "answer_supported": rounded(answer_supported(results)),
         "abstention_recall": rounded(abstention_recall(results)),
         "false_abstention_rate": rounded(false_abstention_rate(results)),
@@ -182,14 +240,67 @@ def metrics(results: Sequence[QuestionResult]) -> dict[str, float | None]:
     }
 
 
+def abstained_otherwise(result: QuestionResult) -> bool:
+    """Whether the service abstained for a reason other than the abstention score,
+    one that holds whatever the threshold: its answer carries a warning (a term no
+    passage contains, no quantity stated, every citation failing its check). An
+    abstention for a low score alone carries none."""
+    return result.answer.abstained and bool(result.answer.warnings)
+
+
+def abstention_curve(results: Sequence[QuestionResult]) -> list[dict[str, float | None]]:
+    """The abstention trade-off as the threshold moves, over the results that have an
+    ``abstain_score``: at threshold ``t`` a question abstains when its score is below
+    ``t`` or it abstained otherwise (``abstained_otherwise``).
+
+    One point per distinct observed score (as ``t``) and one just above the highest,
+    in increasing ``t``: ``{"threshold", "abstention_recall",
+    "false_abstention_rate"}`` (shares of the unanswerable and answerable questions
+    abstained at ``t``; None when there are none of that kind). Both shares never
+    fall as ``t`` rises; the first point abstains only what abstained otherwise, the
+    last every question. Empty when no result has a score."""
+    scored = [r for r in results if r.abstain_score is not None]
+    if not scored:
+        return []
+    scores = sorted({float(r.abstain_score) for r in scored if r.abstain_score is not None})
+    thresholds = [*scores, math.nextafter(scores[-1], math.inf)]
+    unanswerable = [r for r in scored if not r.item.answerable]
+    answerable = [r for r in scored if r.item.answerable]
+
+    def share(rows: list[QuestionResult], t: float) -> float | None:
+        if not rows:
+            return None
+        abstained = sum(
+            1
+            for r in rows
+            if abstained_otherwise(r) or (r.abstain_score is not None and r.abstain_score < t)
+        )
+        return abstained / len(rows)
+
+    return [
+        {
+            "threshold": t,
+            "abstention_recall": share(unanswerable, t),
+            "false_abstention_rate": share(answerable, t),
+        }
+        for t in thresholds
+    ]
+
+
 def report(results: Sequence[QuestionResult]) -> dict[str, Any]:
-    """``{"n", "overall": {...}, "by_lang": {lang: {...}}}``."""
+    """``{"n", "overall": {...}, "by_lang": {lang: {...}}}``, and
+    ``"abstention_curve": [...]`` (``abstention_curve``) when the results have
+    abstention scores."""
     langs = sorted({r.item.lang for r in results})
-    return {
+    out: dict[str, Any] = {
         "n": len(results),
         "overall": metrics(results),
         "by_lang": {lang: metrics([r for r in results if r.item.lang == lang]) for lang in langs},
     }
+    curve = abstention_curve(results)
+    if curve:
+        out["abstention_curve"] = curve
+    return out
 
 
 GUARDED_EXCEPT = ("latency_ms_p50", "latency_ms_p95", "n")

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from rag.config import Settings
-from rag.eval.metrics import Retrieved
+from rag.eval.metrics import Reply, Retrieved
 from rag.index import corpus
 from rag.index.embedding import load_embedding, model_id
 from rag.index.store import chroma_client
@@ -57,11 +57,9 @@ class NaivePipeline:
             index = VectorStoreIndex.from_vector_store(store, embed_model=embedding)
         self.retriever = index.as_retriever(similarity_top_k=TOP_K)
 
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
-        """The top passages, cited whole; never abstains (``conversation_id`` and
-        ``top_k`` are ignored)."""
+    def ask(self, question: str, conversation_id: str | None, top_k: int | None) -> Reply:
+        """The top passages, cited whole; never abstains, so it has no abstention
+        score (``conversation_id`` and ``top_k`` are ignored)."""
         nodes = self.retriever.retrieve(question)
         retrieved = [Retrieved(n.node.metadata["source"], n.node.get_content()) for n in nodes]
         citations = []
@@ -85,7 +83,8 @@ class NaivePipeline:
                 )
             )
         body = " ".join(f"[{c.n}]" for c in citations)
-        return Answer(answer=body, citations=citations, abstained=False, mode="naive"), retrieved
+        answer = Answer(answer=body, citations=citations, abstained=False, mode="naive")
+        return Reply(answer, retrieved)
 
     def source_text(self, source: str) -> str | None:
         """The text of an indexed file, or None."""

@@ -10,7 +10,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from rag.eval.dataset import EvalItem, EvalSetError
-from rag.eval.metrics import QuestionResult, Retrieved, citation_checks
+from rag.eval.metrics import (
+    QuestionResult,
+    Reply,
+    Retrieved,
+    citation_checks,
+    citation_checks_window,
+)
 from rag.query.pipeline import Pipeline
 from rag.types import Answer
 
@@ -18,11 +24,9 @@ from rag.types import Answer
 class Asker(Protocol):
     """Where an eval set is asked: in process, a running service, or a baseline."""
 
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
-        """The Answer to ``question`` (a turn of ``conversation_id`` when given) and
-        the passages retrieved for it, best first."""
+    def ask(self, question: str, conversation_id: str | None, top_k: int | None) -> Reply:
+        """The Answer to ``question`` (a turn of ``conversation_id`` when given), the
+        passages retrieved for it, best first, and its abstention score if known."""
         ...
 
     def source_text(self, source: str) -> str | None:
@@ -38,9 +42,7 @@ class InProcess:
         self.pipeline = pipeline
         self._history: dict[str, list[str]] = {}
 
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
+    def ask(self, question: str, conversation_id: str | None, top_k: int | None) -> Reply:
         """Through ``Pipeline.answer``; a new conversation id when none is given."""
         conversation_id = conversation_id or uuid.uuid4().hex
         history = self._history.setdefault(conversation_id, [])
@@ -49,7 +51,7 @@ class InProcess:
         )
         history.append(turn.standalone)
         retrieved = [Retrieved(p.passage.doc_id, p.passage.text) for p in turn.search.passages]
-        return turn.answer, retrieved
+        return Reply(turn.answer, retrieved, turn.abstain_score)
 
     def source_text(self, source: str) -> str | None:
         """The file's text as the pipeline's citation check reads it."""
@@ -81,11 +83,10 @@ class RemoteService:
             f"{self.url} answered {response.status_code} to {response.request.url.path}: {detail}"
         )
 
-    def ask(
-        self, question: str, conversation_id: str | None, top_k: int | None
-    ) -> tuple[Answer, list[Retrieved]]:
+    def ask(self, question: str, conversation_id: str | None, top_k: int | None) -> Reply:
         """``POST /v1/chat`` with the retrieved passages; EvalSetError when the
-        service cannot be reached or answers with an error."""
+        service cannot be reached or answers with an error. The HTTP answer has no
+        abstention score."""
         import httpx
 
         body: dict[str, Any] = {"message": question, "include_retrieved": True}
@@ -101,7 +102,7 @@ class RemoteService:
             self._fail(response)
         data = response.json()
         retrieved = [Retrieved(r["source"], r["text"]) for r in data.pop("retrieved") or []]
-        return Answer.model_validate(data), retrieved
+        return Reply(Answer.model_validate(data), retrieved)
 
     def source_text(self, source: str) -> str | None:
         """``GET /v1/sources/{source}`` (cached), or None."""
@@ -124,20 +125,27 @@ def run(
     progress: Callable[[], None] | None = None,
 ) -> list[QuestionResult]:
     """Ask every question (earlier ``turns`` first, in one conversation), timing each
-    (ms, the question alone) and checking its citations; ``progress`` is called after
-    each question."""
+    (ms, the question alone) and checking its citations (strictly and within the
+    window, rag/eval/metrics.py); ``progress`` is called after each question."""
     if isinstance(asker, Pipeline):
         asker = InProcess(asker)
     results = []
     for item in items:
         conversation = None
         for turn in item.turns:
-            conversation = asker.ask(turn, conversation, top_k)[0].conversation_id
+            conversation = asker.ask(turn, conversation, top_k).answer.conversation_id
         t0 = time.perf_counter()
-        answer, retrieved = asker.ask(item.question, conversation, top_k)
+        reply = asker.ask(item.question, conversation, top_k)
         latency = (time.perf_counter() - t0) * 1000
-        result = QuestionResult(item=item, answer=answer, retrieved=retrieved, latency_ms=latency)
-        result.citation_ok = citation_checks(result, asker.source_text)
+        result = QuestionResult(
+            item=item,
+            answer=reply.answer,
+            retrieved=reply.retrieved,
+            latency_ms=latency,
+            abstain_score=reply.abstain_score,
+        )
+        result.citation_ok = citation_checks(result)
+        result.citation_ok_window = citation_checks_window(result, asker.source_text)
         results.append(result)
         if progress is not None:
             progress()

@@ -15,12 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 from rag.config import Settings
 from rag.errors import IndexCorruptError
 from rag.index.reader import current_version, load_embedding, model_id
 from rag.query.citations import SourceTexts
-from rag.query.conversation import LOCAL_OWNER, ConversationStore, condense
+from rag.query.conversation import LOCAL_OWNER, ConversationStore
 from rag.query.llm import build_llm
 from rag.query.pipeline import Listener, Pipeline, Turn
 from rag.types import Answer, WarningCode, warning
@@ -194,7 +195,7 @@ class ChatService:
             else:  # only the latest turns: condensing each against the ones before is O(n^2)
                 pipeline.validate_history(history)
                 history = history[-turns:]
-                history = [condense(h, history[:i]) for i, h in enumerate(history)]
+                history = pipeline.condenser.followups.standalone_history(history)
             turn = pipeline.answer(
                 question,
                 history=history,
@@ -221,7 +222,7 @@ class ChatService:
             log.error("turn of conversation %s not saved: %s", conversation, exc)
             warnings = [*turn.answer.warnings, warning(WarningCode.CONVERSATION_NOT_SAVED)]
             answer = turn.answer.model_copy(update={"warnings": warnings})
-            return Turn(answer, turn.search, turn.standalone)
+            return replace(turn, answer=answer)
         return turn
 
     def close(self) -> None:

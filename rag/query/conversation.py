@@ -1,119 +1,20 @@
-"""Conversations: a follow-up ("And how much did it cost?") is condensed into a
-standalone question, and the turns of each conversation are kept in SQLite.
+"""Conversations: the turns of each conversation, kept in SQLite. A follow-up is
+condensed into a standalone question by rag/query/condense.py before it is asked.
 
 Every conversation belongs to an owner (``ConversationStore``): the edge says who
 is asking, and another owner's conversation behaves exactly like a missing one.
-
-Without an LLM, condensing carries over the names, model names and numbers of the
-conversation's earlier questions (``condense``); with one, the LLM rewrites the
-question (``Condenser``), falling back to the heuristic when it fails.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rag.errors import ConversationNotFoundError
-from rag.query.llm import prompt
 from rag.types import Answer
-
-log = logging.getLogger("rag.chat")
-
-_ENTITY = re.compile(r"\b(?:[A-Z][\w-]*|\w*\d\w*)\b")
-_QUESTION_WORDS = {
-    "What",
-    "Who",
-    "Whom",
-    "Which",
-    "When",
-    "Where",
-    "Why",
-    "How",
-    "And",
-    "Is",
-    "Are",
-    "Did",
-    "Does",
-    "Do",
-    "Can",
-    "Could",
-    "Tell",
-    "The",
-    "In",
-    "Of",
-    "Apa",
-    "Siapa",
-    "Berapa",
-    "Bagaimana",
-    "Mengapa",
-    "Di",
-    "Dan",
-}
-_FOLLOW_UP_MAX_WORDS = 9
-
-
-def entities(question: str) -> list[str]:
-    """Names (capitalised Latin words), model names and numbers of a question."""
-    found = [m.group() for m in _ENTITY.finditer(question)]
-    return list(dict.fromkeys(e for e in found if e not in _QUESTION_WORDS))
-
-
-def condense(question: str, history: list[str]) -> str:
-    """A standalone question: a short follow-up that names nothing of its own
-    inherits the entities of the latest earlier question that has some."""
-    if not history:
-        return question
-    own = entities(question)
-    if own and len(question.split()) > 3:
-        return question
-    if len(question.split()) > _FOLLOW_UP_MAX_WORDS:
-        return question
-    for earlier in reversed(history):
-        carried = [e for e in entities(earlier) if e not in own]
-        if carried:
-            return f"{question} ({' '.join(carried)})"
-    return question
-
-
-class Condenser:
-    """Standalone questions: by ``llm`` (a llama-index LLM, or None) when one is
-    configured, in the question's language; else, or when it fails or answers with
-    nothing or more than ``max_chars`` characters, by ``condense``."""
-
-    def __init__(self, llm: Any, max_chars: int) -> None:
-        self.llm = llm
-        self.max_chars = max_chars
-
-    def standalone(self, question: str, history: Sequence[str]) -> str:
-        """``question`` as a standalone question, given the conversation's earlier
-        standalone questions ``history`` (oldest first; the last six go to an LLM)."""
-        history = list(history)
-        fallback = condense(question, history)
-        if self.llm is None or not history:
-            return fallback
-        from llama_index.core.llms import ChatMessage, MessageRole
-
-        text = prompt("condense.txt").format(
-            history="\n".join(f"- {h}" for h in history[-6:]), question=question
-        )
-        try:
-            reply = self.llm.chat([ChatMessage(role=MessageRole.USER, content=text)])
-        except Exception as exc:  # the heuristic is always there
-            log.warning("LLM condense failed (%s); carrying entities over", exc)
-            return fallback
-        standalone = " ".join(str(reply.message.content or "").split())
-        if not standalone or len(standalone) > self.max_chars:
-            return fallback
-        return standalone
-
 
 LOCAL_OWNER = "local"
 """Who owns the conversations of the command line, and of a service without API keys

@@ -3,7 +3,7 @@ reload): what the chat service, the eval runner, XQuAD and the benchmarks all an
 through.
 
     question (+ earlier standalone questions)
-      -> condense       follow-up -> standalone question (rag/query/conversation.py)
+      -> condense       follow-up -> standalone question (rag/query/condense.py)
       -> retrieve       dense + BM25 + latent terms, fused, reranked (retriever.py)
       -> abstain?       does the corpus answer it? if not: say so, cite nothing
                         (abstain.py); no answerer runs
@@ -31,7 +31,7 @@ from rag.errors import QuestionError
 from rag.index.reader import LoadedIndex, load_embedding, model_id, open_index, query_tokens
 from rag.query.abstain import Abstention, Decision, message, refusal
 from rag.query.citations import SourceTexts, verify
-from rag.query.conversation import Condenser
+from rag.query.condense import Condenser, FollowUps, load_relatedness
 from rag.query.extractive import ExtractiveAnswerer
 from rag.query.llm import LLMAnswerer, build_llm
 from rag.query.params import DEFAULT, ScoringParams
@@ -47,12 +47,17 @@ answered; the final Answer is what the pipeline returns."""
 
 @dataclass
 class Turn:
-    """One question answered: the Answer, what retrieval found, and the standalone
-    question it was answered as."""
+    """One question answered: the Answer, what retrieval found, the standalone
+    question it was answered as, and its abstention score."""
 
     answer: Answer
     search: SearchResult
     standalone: str
+    abstain_score: float = 0.0
+    """What abstention compared with its threshold (rag/query/abstain.py
+    ``Decision.support``): the service abstains below ``Settings.abstain_threshold``
+    (or for a reason its warnings name). Eval runs sweep it (rag/eval/metrics.py
+    ``abstention_curve``)."""
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -156,7 +161,11 @@ class Pipeline:
             ExtractiveAnswerer(index, settings, scorer, params),
             sources if sources is not None else SourceTexts(settings.corpus_dir),
             LLMAnswerer(llm, index, retriever.embed_query, settings) if llm is not None else None,
-            Condenser(llm, settings.max_question_chars),
+            Condenser(
+                llm,
+                settings.max_question_chars,
+                FollowUps(retriever.embed_query, load_relatedness(model_id(embedding))),
+            ),
         )
 
     @property
@@ -240,16 +249,10 @@ class Pipeline:
             detected = detect_language(question)
             lang = detected if detected != "und" else None
         search = self.search(standalone, top_k, lang)
-        answer = self.answer_search(
-            standalone,
-            search,
-            lang or "en",
-            conversation_id=conversation_id,
-            listener=listener,
-            started=started,
-            cancelled=cancelled,
+        answer, support = self._answer_search(
+            standalone, search, lang or "en", conversation_id, listener, started, cancelled
         )
-        return Turn(answer, search, standalone)
+        return Turn(answer, search, standalone, support)
 
     def answer_search(
         self,
@@ -276,6 +279,21 @@ class Pipeline:
 
         Quotes are checked against the files as they are now and, by content hash,
         as they were indexed (``verify``): a file edited since never verifies."""
+        return self._answer_search(
+            question, search, lang, conversation_id, listener, started, cancelled
+        )[0]
+
+    def _answer_search(
+        self,
+        question: str,
+        search: SearchResult,
+        lang: str,
+        conversation_id: str | None,
+        listener: Listener | None,
+        started: float | None,
+        cancelled: threading.Event | None,
+    ) -> tuple[Answer, float]:
+        """``answer_search``'s Answer and the abstention score (``Draft.support``)."""
         t_answer = time.perf_counter()
         if started is None:
             started = t_answer - sum(search.timings_ms.values()) / 1000
@@ -321,7 +339,7 @@ class Pipeline:
             listener("citations", answer.citations)
             for piece in pieces(answer.answer):
                 listener("delta", piece)
-        return answer
+        return answer, draft.support
 
     def draft(
         self,

@@ -84,7 +84,7 @@ def test_conversation_keeps_turns_and_can_be_deleted(live: LiveServer) -> None:
         )
         turns = client.get(f"/v1/conversations/{cid}").json()["turns"]
         assert [t["question"] for t in turns] == [QUESTION, "And the export controls?"]
-        assert turns[1]["standalone_question"] == "And the export controls? (DeepSeek H800)"
+        assert turns[1]["standalone_question"] == "DeepSeek H800. And the export controls?"
         assert turns[0]["answer"]["answer"] == first["answer"]
         assert client.delete(f"/v1/conversations/{cid}").status_code == 204
         missing = client.get(f"/v1/conversations/{cid}")

@@ -79,7 +79,7 @@ def test_history_makes_a_follow_up(live: LiveServer) -> None:
         ]
     )
     alone = cited([{"role": "user", "content": follow_up}])
-    standalone = cited([{"role": "user", "content": "Tell me more (DeepSeek H800)"}])
+    standalone = cited([{"role": "user", "content": "DeepSeek H800. Tell me more"}])
     assert with_history == standalone and with_history != alone
 
 

@@ -38,7 +38,7 @@ def test_follow_up_in_a_conversation_retrieves_the_v3_cost(seeds_live: LiveServe
         ).json()
         turns = client.get(f"/v1/conversations/{first['conversation_id']}").json()["turns"]
     assert any("6 ملايين دولار" in c["quote"] for c in follow["citations"]), follow
-    assert turns[1]["standalone_question"] == "And how much did it cost? (DeepSeek V3)"
+    assert turns[1]["standalone_question"] == "DeepSeek V3. And how much did it cost?"
 
 
 def test_openai_client_gets_the_arabic_citation_for_an_english_question(

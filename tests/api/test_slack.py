@@ -276,7 +276,7 @@ def test_direct_message_and_follow_up_in_thread(
     service = slack_live.app.state.rag.service()
     assert service.conversations.standalone_questions("slack:D1:1.0", "slack:D1:1.0") == [
         "Which chip did DeepSeek use, the H800?",
-        "And the export controls? (DeepSeek H800)",
+        "DeepSeek H800. And the export controls?",
     ]
 
 

@@ -67,13 +67,28 @@ def test_report_files_and_per_question_results(
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n"] == 4 and metrics["overall"]["abstention_recall"] == 1.0
     assert metrics["overall"]["retrieval_hit@5"] == 1.0
-    for suffix in (".json", ".md", ".hit.png", ".latency.png", ".questions.jsonl"):
+    for suffix in (
+        ".json",
+        ".md",
+        ".hit.png",
+        ".latency.png",
+        ".abstention.png",
+        ".questions.jsonl",
+    ):
         assert (reports / f"small{suffix}").stat().st_size > 0
     assert (reports / "small.hit.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((reports / "small.json").read_text()) == metrics
     rows = [json.loads(x) for x in (reports / "small.questions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["chip", "harbour", "follow", "h900"]
     assert rows[0]["pass"]["retrieval_hit@1"] is True and rows[3]["pass"] == {"abstained": True}
+    # each row has the score abstention compared (the threshold is -1 here: only the
+    # unknown term H900 abstains), and the curve sweeps those scores
+    assert all(isinstance(r["abstain_score"], float) for r in rows)
+    assert rows[3]["warnings"] == ["unknown_term: h900"]
+    curve = metrics["abstention_curve"]
+    assert [p["threshold"] for p in curve[:-1]] == sorted({r["abstain_score"] for r in rows})
+    assert curve[0]["abstention_recall"] == 1.0 and curve[0]["false_abstention_rate"] == 0.0
+    assert "## Abstention trade-off" in (reports / "small.md").read_text()
     assert "| retrieval_hit@1 |" in (reports / "small.md").read_text()
 
 
@@ -108,7 +123,7 @@ def test_against_a_live_server_gives_the_same_metrics(
         server.stop()
     remote = json.loads(capsys.readouterr().out)
     quality = [name for name in local["overall"] if not name.startswith("latency")]
-    assert len(quality) == 8  # n and the seven quality metrics; latency differs
+    assert len(quality) == 9  # n and the eight quality metrics; latency differs
     for name in quality:
         assert remote["overall"][name] == local["overall"][name], name
 

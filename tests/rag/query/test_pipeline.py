@@ -65,7 +65,7 @@ def test_a_follow_up_is_condensed_against_the_history(memory: MemoryIndex) -> No
     turn = pipeline(memory).answer(
         "And which one?", history=["Which chip, H800, did DeepSeek use?"]
     )
-    assert turn.standalone == "And which one? (H800 DeepSeek)"
+    assert turn.standalone == "H800 DeepSeek. And which one?"
     assert turn.answer.citations[0].source == "chips.md"
 
 
