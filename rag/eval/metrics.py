@@ -70,8 +70,9 @@ class QuestionResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """One line of ``--details``: the question, what was retrieved and cited,
-        the answer, each check's pass or fail, the latency."""
+        """One line of ``--details``: the question, what was retrieved and cited (each
+        citation's source, span, raw ``quote`` and the ``text`` a reader is shown), the
+        answer, each check's pass or fail, the latency."""
         return {
             "id": self.item.id,
             "question": self.item.question,
@@ -80,6 +81,10 @@ class QuestionResult:
             "abstained": self.answer.abstained,
             "retrieved_sources": [r.source for r in self.retrieved],
             "cited_sources": [c.source for c in self.answer.citations],
+            "citations": [
+                c.model_dump(include={"n", "source", "start_char", "end_char", "quote", "text"})
+                for c in self.answer.citations
+            ],
             "first_hit_rank": self.first_hit(),
             "citation_ok": self.citation_ok,
             "answer": self.answer.answer,

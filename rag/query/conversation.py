@@ -14,16 +14,18 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.query.llm import prompt
+from rag.text.normalise import normalise
 from rag.types import Answer
 
 log = logging.getLogger("rag.chat")
 
-_ENTITY = re.compile(r"\b(?:[A-Z][\w-]*|\w*\d\w*)\b")
+_WORD = re.compile(r"\w[\w-]*")
 _QUESTION_WORDS = {
     "What",
     "Who",
@@ -54,17 +56,29 @@ _QUESTION_WORDS = {
     "Dan",
 }
 _FOLLOW_UP_MAX_WORDS = 9
+_NOT_ENTITIES = {normalise(w) for w in _QUESTION_WORDS}
 
 
 def entities(question: str) -> list[str]:
-    """Names (capitalised Latin words), model names and numbers of a question."""
-    found = [m.group() for m in _ENTITY.finditer(question)]
-    return list(dict.fromkeys(e for e in found if e not in _QUESTION_WORDS))
+    """Names (capitalised words, in any script with capitals), model names and numbers
+    of a question, as written
+    (in NFC), each once by its normalised form (``DeepSeek`` and ``DEEPSEEK`` are one
+    name; a question word such as ``What`` or ``Siapa`` is none)."""
+    found: dict[str, str] = {}
+    for match in _WORD.finditer(unicodedata.normalize("NFC", question)):
+        word = match.group().rstrip("-")
+        if not (word[0].isupper() or any(ch.isdigit() for ch in word)):
+            continue
+        key = normalise(word)
+        if key not in _NOT_ENTITIES:
+            found.setdefault(key, word)
+    return list(found.values())
 
 
 def condense(question: str, history: list[str]) -> str:
     """A standalone question: a short follow-up that names nothing of its own
-    inherits the entities of the latest earlier question that has some."""
+    inherits the entities of the latest earlier question that has some (compared in
+    normalised form: an entity the follow-up already names is not added again)."""
     if not history:
         return question
     own = entities(question)
@@ -72,8 +86,9 @@ def condense(question: str, history: list[str]) -> str:
         return question
     if len(question.split()) > _FOLLOW_UP_MAX_WORDS:
         return question
+    named = {normalise(e) for e in own}
     for earlier in reversed(history):
-        carried = [e for e in entities(earlier) if e not in own]
+        carried = [e for e in entities(earlier) if normalise(e) not in named]
         if carried:
             return f"{question} ({' '.join(carried)})"
     return question

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from rag.index.lexical import LexicalIndex
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 from tests.conftest import SEEDS
 
 
@@ -32,11 +32,11 @@ def test_streamed_build_scores_exactly_as_bm25s_own_index(tmp_path) -> None:
     ids = [f"p{i}" for i in range(len(texts))]
     ours = LexicalIndex.build(ids, iter(texts))  # a one-pass iterator is enough
     reference = bm25s.BM25()
-    reference.index([tokenize(t) or [_EMPTY] for t in texts], show_progress=False)
+    reference.index([tokens(t, forms="both") or [_EMPTY] for t in texts], show_progress=False)
     ours.save(tmp_path)
     loaded = LexicalIndex.load(tmp_path)
     for query in ["DeepSeek Hangzhou", "芯片 H800", "600000 biaya", "مقرها", "chi phí", "absent"]:
-        expected = np.asarray(reference.get_scores(tokenize(query)), dtype=np.float32)
+        expected = np.asarray(reference.get_scores(tokens(query, forms="query")), dtype=np.float32)
         np.testing.assert_allclose(ours.scores(query), expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(loaded.scores(query), expected, rtol=1e-5, atol=1e-6)
-    assert ours.document_frequencies()["hangzhou"] == sum("hangzhou" in tokenize(t) for t in texts)
+    assert ours.document_frequencies()["hangzhou"] == sum("hangzhou" in tokens(t) for t in texts)

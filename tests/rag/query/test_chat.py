@@ -9,7 +9,7 @@ from rag.index.corpus import read_source_text
 from rag.query.chat import ChatService
 from rag.query.conversation import condense, entities
 from rag.query.pipeline import validate_question
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 
 
 def test_entities_are_names_model_names_and_numbers() -> None:
@@ -142,7 +142,9 @@ def test_a_heading_is_quoted_only_when_nothing_else_is(tmp_path) -> None:
     service = ChatService(s)
     question = "Who hires Longjing tea pickers every spring?"
     search = service.pipeline.search(question)
-    ranked = service.pipeline.extractive.scorer.candidates(set(tokenize(question)), search)
+    ranked = service.pipeline.extractive.scorer.candidates(
+        set(tokens(question, forms="query")), search
+    )
     heading = next(c for c in ranked if c.minor)
     statement = next(c for c in ranked if not c.minor)
     assert heading.score > statement.score
