@@ -38,6 +38,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from icu4py.breakers import BaseBreaker, SentenceBreaker, WordBreaker
@@ -113,7 +114,31 @@ def is_minor(kind: str) -> bool:
 def _locale(lang: str | None, suppressions: bool = True) -> str:
     if not lang or lang == "und":
         return "und"
-    return f"{lang}@ss=standard" if suppressions else lang
+    return f"{lang}@ss=standard" if suppressions and _whole_word_suppressions(lang) else lang
+
+
+_PROBES = (
+    ("qzxw", "abcdefghijklmnopqrstuvwxyz"),
+    ("шщюж", "абвгдежзийклмнопрстуфхцчшщъыьэюя"),
+    ("ξψωζ", "αβγδεζηθικλμνξοπρστυφχψω"),
+)
+
+
+@cache
+def _whole_word_suppressions(lang: str) -> bool:
+    """Whether ICU's abbreviations for ``lang`` (CLDR's sentence-break suppressions)
+    can be used: ICU matches an abbreviation against the end of any word, so a locale
+    whose list holds a single letter keeps every word ending in it from ending a
+    sentence (ICU 78: German ``b.`` ``r.``, so "im selben Jahr. Sie ..." was one
+    sentence; Portuguese ``f.`` ``l.``, so "... no Brasil. Ela ..."). Probed once per
+    language on made-up words; where it fails, the root rules and the fixes of this
+    module (titles, initials, numbers) stand in."""
+    locale = f"{lang}@ss=standard"
+    for base, letters in _PROBES:
+        for letter in letters:
+            if len(list(SentenceBreaker(f"Xyz {base}{letter}. Next one.", locale))) == 1:
+                return False
+    return True
 
 
 def _pieces(breaker: BaseBreaker) -> Iterator[Span]:

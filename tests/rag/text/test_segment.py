@@ -198,6 +198,23 @@ def test_german_ordinals_and_abbreviations() -> None:
     ]
 
 
+def test_a_word_ending_in_a_letter_icu_abbreviates_still_ends_a_sentence() -> None:
+    # CLDR lists "r." and "b." for German, "f." and "l." for Portuguese; ICU matched them
+    # against the end of any word
+    assert texts("Er kam im selben Jahr. Sie blieb hier.", lang="de") == [
+        "Er kam im selben Jahr.",
+        "Sie blieb hier.",
+    ]
+    assert texts("Ele mora no Brasil. Ela mora em Portugal.", lang="pt") == [
+        "Ele mora no Brasil.",
+        "Ela mora em Portugal.",
+    ]
+    assert texts("Mr. Smith arrived. Dr. Jones left.", lang="en") == [
+        "Mr. Smith arrived.",
+        "Dr. Jones left.",
+    ]
+
+
 def test_hindi_danda() -> None:
     text = "अस्पताल में चार सौ बिस्तर हैं। इसकी स्थापना 1975 में हुई थी। क्या यह सरकारी है?"
     got = kinds(text, lang="hi")
