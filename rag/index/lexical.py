@@ -112,6 +112,22 @@ class LexicalIndex:
             }
         return self._frequencies
 
+    def containing(self, tokens: Sequence[str]) -> list[str]:
+        """Ids of the passages that hold every one of ``tokens`` (none when a token is
+        in no passage), read off the BM25 matrix."""
+        scores, vocab = self._bm25.scores, self._bm25.vocab_dict
+        found: set[int] | None = None
+        for token in tokens:
+            column = vocab.get(token)
+            if column is None or not token or column + 1 >= len(scores["indptr"]):
+                return []
+            start, end = scores["indptr"][column], scores["indptr"][column + 1]
+            rows = {int(i) for i in scores["indices"][start:end]}
+            found = rows if found is None else found & rows
+            if not found:
+                return []
+        return [self.ids[i] for i in sorted(found or ())]
+
     def scores(self, query: str | Sequence[str]) -> np.ndarray:
         """BM25 score of every passage (in ``ids`` order) for ``query`` (a question,
         or its tokens when the caller has them already: ``tokens(question,

@@ -57,6 +57,10 @@ def message(kind: str, lang: str) -> str:
     raise KeyError(f"rag/prompts/messages.json has no English '{kind}' message")
 
 
+_RUNS = re.compile(r"\d+|[^\W\d_]+")
+"""The letter and digit runs of a product code's key (``iphone15``: ``iphone``, ``15``)."""
+
+
 def _words(*words: str) -> str:
     """An alternation of ``words`` as ``normalise`` writes them (longest first)."""
     forms = sorted({normalise(w) for w in words}, key=len, reverse=True)
@@ -260,9 +264,28 @@ class Abstention:
 
     def unknown_identifiers(self, question: str) -> list[str]:
         """Model or product codes the question writes (``identifiers``: ``R2``,
-        ``X-900``) that no passage of the corpus contains in any spelling (the index's
-        tokens join ``X900``, ``X-900`` and ``X 900`` into ``x900``), sorted."""
-        return sorted(k for k in identifiers(question) if k not in self.scorer.idf)
+        ``X-900``) that no passage of the corpus contains in any spelling, sorted. The
+        index's tokens join ``X900``, ``X-900`` and ``X 900`` into ``x900``; a code the
+        corpus writes with a space after a word that is not capitals (``iPhone 15``,
+        ``Model 3``) is found by its parts, next to each other in one passage."""
+        return sorted(
+            k for k in identifiers(question) if k not in self.scorer.idf and not self._apart(k)
+        )
+
+    def _apart(self, key: str) -> bool:
+        """Whether some passage writes the letters and digits of ``key`` apart
+        (``iphone 15`` for ``iphone15``)."""
+        parts = _RUNS.findall(key)
+        if len(parts) < 2 or any(p not in self.scorer.idf for p in parts):
+            return False
+        pattern = re.compile(
+            r"(?<![^\W_])" + r"[\s\-‐‑/]*".join(map(re.escape, parts)) + r"(?![^\W_])"
+        )
+        index = self.scorer.index
+        return any(
+            pattern.search(normalise(index.passages[pid].content))
+            for pid in index.lexical.containing(parts)
+        )
 
     def decide(self, question: str, search: SearchResult) -> Decision:
         """The decision for ``question`` over what ``search`` retrieved for it."""

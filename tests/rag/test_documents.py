@@ -317,3 +317,17 @@ def test_eight_more_languages_are_read_indexed_and_answered(tmp_path: Path) -> N
         assert not answer.abstained, question
         first = answer.citations[0]
         assert (first.source, first.quote) == (name, sentence), question
+
+
+def test_a_code_the_corpus_writes_apart_is_known_by_its_parts(tmp_path: Path) -> None:
+    phones = (
+        "Phones\n\nThe iPhone 15 has a larger camera than the iPhone 14. "
+        "The R1 robot costs 2 million.\n"
+    )
+    joined, model_r2 = ask_corpus(
+        tmp_path,
+        {"phones.txt": phones},
+        ["Which camera does the iPhone15 have?", "How much does the R2 robot cost?"],
+    )
+    assert not joined.abstained and joined.warnings == []
+    assert model_r2.abstained and model_r2.warnings == ["unknown_term: r2"]

@@ -15,6 +15,24 @@ def test_bm25_ranks_by_shared_rare_terms() -> None:
     assert index.search("nothing matches", 3) == []
 
 
+def test_a_question_typed_without_marks_finds_the_text_that_has_them() -> None:
+    index = LexicalIndex.build(
+        ["a", "b"], ["Giám đốc bệnh viện là bác sĩ Khoa.", "Bệnh viện có 1.200 giường."]
+    )
+    assert index.search("giam doc", 2)[0][0] == "a"
+    assert index.search("Giám đốc", 2)[0][0] == "a"
+    # typed with its marks, a word prefers the exact form: "bệnh" is in both passages,
+    # but "giám" scores only where it is written so
+    assert [pid for pid, _ in index.search("giám", 2)] == ["a"]
+
+
+def test_passages_containing_every_token() -> None:
+    index = LexicalIndex.build(["a", "b", "c"], ["iPhone 15 camera", "iPhone 14", "15 cameras"])
+    assert index.containing(["iphone", "15"]) == ["a"]
+    assert index.containing(["iphone"]) == ["a", "b"]
+    assert index.containing(["iphone", "unknown"]) == []
+
+
 def test_streamed_build_scores_exactly_as_bm25s_own_index(tmp_path) -> None:
     import random
 
