@@ -132,7 +132,10 @@ class LexicalIndex:
         """BM25 score of every passage (in ``ids`` order) for ``query`` (a question,
         or its tokens when the caller has them already: ``tokens(question,
         forms="query")``)."""
-        tokens = search_tokens(query, forms="query") if isinstance(query, str) else list(query)
+        if isinstance(query, str):
+            tokens = search_tokens(query, forms="query", known=self._bm25.vocab_dict)
+        else:
+            tokens = list(query)
         if not tokens or not self.ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

@@ -139,7 +139,9 @@ class Retriever:
         """The question's search tokens (``forms="query"``), cached: ICU word breaking
         and normalisation cost about as much as everything else retrieval does."""
         return self._remembered(
-            self._tokens, question, lambda: tuple(search_tokens(question, forms="query"))
+            self._tokens,
+            question,
+            lambda: tuple(search_tokens(question, forms="query", known=self._vocabulary)),
         )
 
     def forget_queries(self) -> None:

@@ -112,6 +112,8 @@ def normalise(text: str, fold: bool = True) -> str:
     folds case and width and makes digits ASCII. For words whose marks tell them apart
     (Vietnamese ``sáu`` six, ``sau`` after; Arabic ``مئة`` hundred, ``مية``), where the
     other side of the comparison is the document's own text, not what a user typed."""
+    if text.isascii():
+        return text.lower()  # what every step below makes of ASCII
     if _SUPER_SUB.search(text):
         text = _SUPER_SUB.sub(_spaced, text)
     text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())

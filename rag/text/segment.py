@@ -36,7 +36,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -170,6 +170,9 @@ def _units(text: str, block: Block) -> list[list[Span]]:
     """The block's lines grouped into units: lines joined where the text was only
     wrapped (see ``SHORT_LINES``, ``WRAP_SHARE``, ``WRAP_MAX``)."""
     lines = [ln for ln in block.lines if ln[0] < ln[1]]
+    if block.kind in ("paragraph", "list_item") and not block.flow:
+        # a line of rules or an underline ("=====", "* * *") says nothing
+        lines = [ln for ln in lines if _has_word(text, *ln)]
     if not lines:
         return []
     if block.kind in ("heading", "table_header", "table_row"):
@@ -562,7 +565,12 @@ def word_spans(text: str, lang: str | None = None) -> list[Span]:
 Forms = Literal["folded", "both", "query"]
 
 
-def tokens(text: str, lang: str | None = None, forms: Forms = "folded") -> list[str]:
+def tokens(
+    text: str,
+    lang: str | None = None,
+    forms: Forms = "folded",
+    known: Collection[str] | None = None,
+) -> list[str]:
     """Search tokens of ``text``, in order: each ICU word normalised (normalise.py);
     numbers in one form (``600,000`` -> ``600000``, ``1.5`` stays; digit groups split
     by a no-break or thin space joined); a letter run and a digit run joined by a hyphen
@@ -576,7 +584,9 @@ def tokens(text: str, lang: str | None = None, forms: Forms = "folded") -> list[
     the unfolded form of a Latin-script word whose diacritics normalisation removed
     (``giám`` -> ``giam``, ``giám``); ``query`` (for questions) gives that unfolded
     form instead of the folded one: a question typed with its marks asks for them, one
-    typed without gets the folded form, which every indexed word has."""
+    typed without gets the folded form, which every indexed word has. ``known`` (the
+    index's vocabulary): an unfolded form it lacks is asked in its folded form (a
+    question typed with marks, over a text written without them)."""
     out: list[str] = []
     run: list[str] = []  # a run of adjacent CJK words
     run_end = -1
@@ -607,6 +617,8 @@ def tokens(text: str, lang: str | None = None, forms: Forms = "folded") -> list[
             elif _AR_PREFIX.match(part):
                 part = _AR_PREFIX.sub("", part)
             exact = _exact(raw, part) if forms != "folded" else None
+            if exact is not None and known is not None and exact not in known:
+                exact = None
             if exact is None or forms == "both":
                 out.append(part)
             if exact is not None:
@@ -642,6 +654,8 @@ def identifiers(text: str) -> list[str]:
 def _exact(raw: str, folded: str) -> str | None:
     """The unfolded form (``normalise(raw, fold=False)``) of a Latin-script word whose
     diacritics normalisation folded, else None."""
+    if raw.isascii():
+        return None
     plain = normalise(raw, fold=False)
     if plain == folded or not plain.isalpha() or not _LATIN_WORD.fullmatch(folded):
         return None

@@ -167,6 +167,14 @@ def test_vietnamese_typed_without_tone_marks_gets_the_same_answer(tmp_path: Path
     assert quotes(staff)[0] == "Bệnh viện có 1.200 giường bệnh và hơn 3.000 nhân viên y tế."
 
 
+def test_a_question_with_tone_marks_finds_a_text_written_without(tmp_path: Path) -> None:
+    bare = BENHVIEN.replace("Giám đốc hiện nay là bác sĩ", "Giam doc hien nay la bac si")
+    (answer,) = ask_corpus(
+        tmp_path, {"benhvien.txt": bare}, ["Ai là giám đốc hiện nay của bệnh viện?"]
+    )
+    assert quotes(answer) == ["Giam doc hien nay la bac si Trần Minh Khoa."]
+
+
 def test_arabic_with_and_without_tashkeel_gets_the_same_answer(tmp_path: Path) -> None:
     river = (
         "نهر الأمل\n\n"

@@ -143,6 +143,15 @@ def test_markdown_inline_markup_is_dropped_from_contents() -> None:
     assert text[seg.start : seg.end].startswith("The **X-900**")
 
 
+def test_an_underlined_title_of_a_text_file_is_a_heading_and_rules_are_nothing() -> None:
+    text = "Harbour Notes\n=============\n\nBoats leave at dawn.\n\n* * *\n\nThe end.\n"
+    assert kinds(text) == [
+        ("heading", "Harbour Notes"),
+        ("statement", "Boats leave at dawn."),
+        ("statement", "The end."),
+    ]
+
+
 def test_plain_text_is_not_read_as_markdown_where_it_would_lose_text() -> None:
     text = "Results were good.\n---\n[1]: Smith, Annual report, 2020.\n<div>literal</div>\n"
     assert contents(text) == [
@@ -369,6 +378,7 @@ def test_tokens_fold_and_exact_forms() -> None:
     assert tokens("Giám đốc") == ["giam", "doc"]
     assert tokens("Giám đốc", forms="both") == ["giam", "giám", "doc", "đốc"]
     assert tokens("Giám doc", forms="query") == ["giám", "doc"]
+    assert tokens("Giám doc", forms="query", known={"giam", "doc"}) == ["giam", "doc"]
     assert tokens("STRASSE") == tokens("Straße")
     assert tokens("İstanbul") == tokens("ISTANBUL")
 
