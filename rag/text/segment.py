@@ -73,10 +73,12 @@ characters, plus a margin)."""
 
 SHORT_LINES = 40
 """A block whose lines are all narrower than this (display columns) is a list of short
-lines (``key: value`` pairs, an address), not wrapped prose: each line is a unit."""
+lines (``key: value`` pairs, an address), not wrapped prose: each line is a unit,
+unless the next line continues it (it opens with a lower-case letter, or the line ends
+with a comma or a hyphen)."""
 WRAP_SHARE = 0.6
-"""In wrapped prose, a line narrower than this share of the block's widest line, and
-followed by a line that opens with a capital or a digit, ends its unit."""
+"""In wrapped prose, a line narrower than this share of the block's widest line ends
+its unit, unless the next line continues it (as above)."""
 WRAP_MAX = 160
 """A line wider than this (display columns) was not wrapped by anyone: a paragraph
 written on one line, whose line break ends it (hard-wrapped text, PDF lines and e-mail
@@ -193,16 +195,14 @@ def _units(text: str, block: Block) -> list[list[Span]]:
     for i in range(1, len(lines)):
         prev, line = text[slice(*lines[i - 1])], text[slice(*lines[i])]
         opener = line.lstrip()[:1]
+        continued = (opener.isalpha() and opener.islower()) or prev.rstrip().endswith(
+            ("-", ",", ";", "、", "，")
+        )
         hard = (
             block.kind == "code"
-            or widest < SHORT_LINES
             or widths[i - 1] > WRAP_MAX
             or opener in "•◦▪‣●■"
-            or (
-                widths[i - 1] < WRAP_SHARE * widest
-                and not prev.rstrip().endswith(("-", ",", ";", "、", "，"))
-                and not (opener.isalpha() and opener.islower())
-            )
+            or (not continued and (widest < SHORT_LINES or widths[i - 1] < WRAP_SHARE * widest))
         )
         if hard:
             units.append([lines[i]])

@@ -56,6 +56,14 @@ def test_short_lines_stay_apart() -> None:
     assert {k for k, _ in kinds(text)} == {"statement"}
 
 
+def test_text_wrapped_narrow_is_joined_where_a_line_continues() -> None:
+    text = "The dam was finished\nin 1974 after nine\nyears of work,\nIts lake is deep.\nBoats\n"
+    assert contents(text) == [
+        "The dam was finished in 1974 after nine years of work, Its lake is deep.",
+        "Boats",
+    ]
+
+
 def test_markdown_table_row_is_its_raw_line_and_its_content_carries_the_header() -> None:
     text = (
         "## Ferry fares\n\n"
