@@ -3,13 +3,16 @@
 **Sentences** (``segments``): a document is cut into blocks by its structure
 (rag/text/structure.py: headings, paragraphs, list items, table rows, code); the lines
 of a block are joined where the text was only wrapped (hard-wrapped plain text, PDF
-extraction, e-mail); each run of joined lines is cut by ICU's sentence rules (Unicode
-UAX #29 with CLDR's abbreviations, ``LANG@ss=standard``), run once over the whole
-document. On top of ICU:
+extraction, e-mail: ``SHORT_LINES``, ``WRAP_SHARE``, ``WRAP_MAX``); lines of rules
+(``=====``) are dropped; each run of joined lines is cut by ICU's sentence rules
+(Unicode UAX #29 with CLDR's abbreviations, ``LANG@ss=standard``, where ICU applies
+them to whole words), run once over the whole document. On top of ICU:
 
 - a footnote or reference marker (``[1]``, ``[a]``, ``¹``, ``[citation needed]``) is
   text of its sentence, never a sentence or a sentence end of its own;
 - Greek ``;`` asks a question, Armenian ``:`` ends a sentence;
+- a sentence end before a number is one (``in 1975. 300 beds were added``), which
+  UAX #29 misses when a lower-case word follows the number;
 - a period after an initial (``J. R. R.``), a title (``Dr. Smith``), an abbreviation
   before a number (``Sec. 2.1``) or an ordinal in a language that writes ordinals so
   (``am 3. Mai``) does not end a sentence;
@@ -18,9 +21,11 @@ document. On top of ICU:
   ``CLAUSE_BUDGET`` are cut at the spaces between their clauses.
 
 Each segment has a kind decided by structure, never by length: ``heading`` (a Markdown
-or HTML heading; a line without a sentence end that opens the document, stands before
-a blank line or stands alone between paragraphs), ``table_header``, ``table_row``,
-``list_item``, ``code``, ``question`` (ends with a question mark) or ``statement``.
+or HTML heading; a line without a sentence end that opens the document, is a
+paragraph of its own or stands among longer lines of one: ``_heading_like``),
+``table_header``, ``table_row``, ``list_item`` (a Markdown or HTML list item, a line
+opening with a bullet), ``code``, ``question`` (ends with a question mark) or
+``statement``.
 ``content`` is what a reader is shown and what is embedded: markup dropped, entities
 decoded, lines joined, NFC, and a table row paired with its header
 (``Plan: Family | Monthly fee (EUR): 29``).
@@ -45,11 +50,10 @@ from icu4py.breakers import BaseBreaker, SentenceBreaker, WordBreaker
 
 from rag.text.normalise import nfc, normalise, normalise_number
 from rag.text.structure import MARKUP, Block, Format, blocks, markdown
-from rag.types import MINOR_KINDS, Sentence, Span
+from rag.types import Sentence, Span
 
 __all__ = [
     "CLAUSE_BUDGET",
-    "MINOR_KINDS",
     "Format",
     "Kind",
     "Rendering",
@@ -57,7 +61,6 @@ __all__ = [
     "display",
     "format_of",
     "identifiers",
-    "is_minor",
     "render",
     "segments",
     "tokens",
@@ -93,21 +96,11 @@ class Segment(Sentence):
 
     block: int = 0
 
-    @property
-    def minor(self) -> bool:
-        """Whether it says nothing by itself (``MINOR_KINDS``)."""
-        return self.kind in MINOR_KINDS
-
 
 def format_of(kind: str) -> Format:
     """How a document of ``SourceDocument.kind`` is read: ``html`` and ``markdown`` as
     such, ``text`` and ``pdf`` (text extracted by pypdf) as plain text."""
     return "html" if kind == "html" else "markdown" if kind == "markdown" else "text"
-
-
-def is_minor(kind: str) -> bool:
-    """Whether a segment of this kind is quoted only when nothing else is."""
-    return kind in MINOR_KINDS
 
 
 # -- ICU ---------------------------------------------------------------------------
@@ -235,7 +228,7 @@ _QUESTION = set("?？؟՞፧⁇⁈")
 _TITLES = {
     "dr", "prof", "mr", "mrs", "ms", "mx", "st", "mt", "gen", "col", "capt", "lt", "sgt",
     "rev", "hon", "sen", "rep", "gov", "pres", "hr", "sr", "sra", "srta", "mme", "mlle",
-    "dott", "ing", "univ", "ks", "v", "vs", "бр", "г", "гг", "им", "ул",
+    "dott", "ing", "univ", "ks", "v", "vs", "бр", "им", "ул",
 }  # fmt: skip
 _NUMBER_ABBREVIATIONS = {
     "no", "nos", "nr", "nro", "núm", "num", "sec", "secs", "fig", "figs", "vol", "vols",
