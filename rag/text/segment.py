@@ -542,7 +542,8 @@ _LATIN_WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _AR_PREFIX = re.compile(r"^(?:وال|بال|كال|فال|لل|ال)(?=\S{3,})")
-_IDENTIFIER = re.compile(r"(?=[^\W\d_]*\d)(?=\d*[^\W\d_])\w+")
+_IDENTIFIER = re.compile(r"[^\W\d_]+\d\w*")
+"""A code: letters, then digits (``h800``, ``v3``, ``gpt4o``); not ``3rd``, ``1970s``."""
 
 
 def word_spans(text: str, lang: str | None = None) -> list[Span]:
@@ -627,19 +628,22 @@ def tokens(
 
 
 def identifiers(text: str) -> list[str]:
-    """The product or model codes ``text`` writes (letters and digits in one word,
-    or joined by a hyphen or slash: ``R2``, ``H800``, ``X-900``), as their
-    ``identifier_key``s, in order. Letters and digits apart (``X 900``) are not
-    counted: ``in 1992`` is not a code."""
+    """The product or model codes ``text`` writes: letters then digits, in one word or
+    joined by a hyphen or slash (``R2``, ``H800``, ``X-900``), as their
+    ``identifier_key``s, in order. Not counted: letters and digits apart (``in
+    1992``), and digits first (``3rd``, ``1970s``, ``2-point``)."""
     found: list[str] = []
     prev: tuple[int, str] | None = None
     for s, e in word_spans(text):
         raw = text[s:e]
         word = normalise(raw)
+        gap = text[prev[0] : s] if prev else ""
         if _IDENTIFIER.fullmatch(word) and word.isascii():
             found.append(word)
-        elif prev and text[prev[0] : s] in _HYPHENS and _joins(prev[1], text[prev[0] : s], raw):
-            found.append(normalise(prev[1]) + word)
+        elif prev and gap in _HYPHENS and _LETTERS.fullmatch(prev[1]) and word.isdigit():
+            key = normalise(prev[1]) + word
+            if key.isascii():
+                found.append(key)
         prev = (e, raw)
     return list(dict.fromkeys(found))
 
