@@ -67,10 +67,10 @@ TITLE_CHARS = 200
 
 
 def title_of(sentences: Sequence[Sentence]) -> str:
-    """A document's title: the first heading among its first sentences, whose first
-    line has three words or more (a kicker like "News" is not a title); else the
-    first heading; else its first sentence. As a reader sees it (no ``#``, no BOM, no
-    markup), at most ``TITLE_CHARS`` characters."""
+    """A document's title: the first heading of three words or more among its first
+    20 sentences (a kicker like "News" is not a title); else the first heading; else
+    its first sentence. As a reader sees it (no ``#``, no BOM, no markup), at most
+    ``TITLE_CHARS`` characters."""
     head = sentences[:20]
     headings = [s.content for s in head if s.kind == "heading" and s.content]
     for content in headings:
