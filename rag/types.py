@@ -64,9 +64,6 @@ class SourceDocument:
     title: str
     kind: str = "text"
     """``text``, ``markdown``, ``html`` or ``pdf``."""
-    sentences: tuple[Sentence, ...] = field(default=(), repr=False)
-    """Its sentences in order (``rag.text.segment.segments``); empty when the caller
-    left them to the chunker."""
 
 
 @dataclass(frozen=True)

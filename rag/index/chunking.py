@@ -94,10 +94,10 @@ def _split_long(plain: str, span: Span, max_tokens: int) -> list[Span]:
 
 
 def sentences_of(doc: SourceDocument, max_tokens: int) -> list[Sentence]:
-    """The document's sentences (cut now when ``doc`` came without them), each longer
-    than ``max_tokens`` cut into pieces of the same kind (``_WHOLE`` kinds never)."""
+    """The document's sentences (rag/text/segment.py ``segments``), each longer than
+    ``max_tokens`` cut into pieces of the same kind (``_WHOLE`` kinds never)."""
     fmt = format_of(doc.kind)
-    found = doc.sentences or tuple(segments(doc.text, fmt, doc.lang))
+    found = segments(doc.text, fmt, doc.lang)
     out: list[Sentence] = []
     masked: str | None = None  # the text with markup blanked (cuts never fall in a tag)
     for s in found:

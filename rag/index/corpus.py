@@ -2,11 +2,12 @@
 
 ``SourceDocument.text`` is what ``open(path, encoding="utf-8").read()`` returns (UTF-8,
 universal newlines, a byte-order mark kept), so citation offsets index straight into
-the file as a reader opens it. Its sentences are cut there (rag/text/segment.py:
-HTML by its tags, Markdown by its structure, .txt as plain text); a PDF has no text of
-its own: its text is what pypdf extracts, read as plain text, and offsets index into
-that. The language is detected on the text a reader sees; the title is an HTML
-file's ``<title>``, a PDF's metadata title, else the first heading.
+the file as a reader opens it. ``kind`` says how it is cut into sentences
+(rag/text/segment.py: HTML by its tags, Markdown by its structure, .txt as plain
+text); a PDF has no text of its own: its text is what pypdf extracts, read as plain
+text, and offsets index into that. The language is detected on the text a reader
+sees; the title is an HTML file's ``<title>``, a PDF's metadata title, else the first
+heading.
 """
 
 from __future__ import annotations
@@ -67,10 +68,10 @@ TITLE_CHARS = 200
 
 
 def title_of(sentences: Sequence[Sentence]) -> str:
-    """A document's title: the first heading of three words or more among its first
-    20 sentences (a kicker like "News" is not a title); else the first heading; else
-    its first sentence. As a reader sees it (no ``#``, no BOM, no markup), at most
-    ``TITLE_CHARS`` characters."""
+    """A document's title from its first sentences: the first heading of three words or
+    more among the first 20 (a kicker like "News" is not a title); else the first
+    heading; else the first sentence. As a reader sees it (no ``#``, no BOM, no
+    markup), at most ``TITLE_CHARS`` characters."""
     head = sentences[:20]
     headings = [s.content for s in head if s.kind == "heading" and s.content]
     for content in headings:
@@ -78,6 +79,17 @@ def title_of(sentences: Sequence[Sentence]) -> str:
             return content[:TITLE_CHARS]
     first = headings[:1] or [s.content for s in head if s.content][:1]
     return first[0][:TITLE_CHARS] if first else ""
+
+
+HEAD_CHARS = 4000
+"""The opening of a document its title is looked for in (the whole file is cut into
+sentences by the chunker, which runs only when something changed)."""
+
+
+def _head(text: str) -> str:
+    """About ``HEAD_CHARS`` of the text's start, to the end of a line."""
+    end = text.find("\n", HEAD_CHARS)
+    return text if end < 0 else text[:end]
 
 
 def language_sample(text: str, kind: str) -> str:
@@ -130,19 +142,20 @@ def read_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -
         if kind == "html":
             found = _TITLE.search(text)
             title = display(found.group(1), 0, len(found.group(1)), "html") if found else ""
-    lang = detect_language(language_sample(text, kind))
-    sentences = tuple(segments(text, format_of(kind), lang))
-    if not sentences:
+    sample = language_sample(text, kind)
+    if not any(ch.isalnum() for ch in sample):
         raise ValueError("empty file (no text to index)")
+    lang = detect_language(sample)
+    if not title:
+        title = title_of(segments(_head(text), format_of(kind), lang))
     return SourceDocument(
         doc_id=doc_id,
         path=path,
         text=text,
         sha256=digest,
         lang=lang,
-        title=(title or title_of(sentences))[:TITLE_CHARS],
+        title=title[:TITLE_CHARS],
         kind=kind,
-        sentences=sentences,
     )
 
 

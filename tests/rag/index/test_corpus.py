@@ -7,6 +7,7 @@ import pytest
 
 from rag.errors import CorpusError
 from rag.index import corpus
+from rag.index.chunking import sentences_of
 from tests.conftest import SEEDS
 
 
@@ -54,12 +55,13 @@ def test_text_keeps_universal_newlines_like_open(tmp_path: Path) -> None:
 def test_html_title_and_sentences_are_read_by_the_tags(corpus_dir: Path) -> None:
     doc = corpus.read_document(corpus_dir / "page.html", "page.html")
     assert (doc.title, doc.kind, doc.lang) == ("Harbour page", "html", "en")
-    assert [s.content for s in doc.sentences] == [
+    sentences = sentences_of(doc, 320)
+    assert [s.content for s in sentences] == [
         "Harbour page",
         "The harbour of Hangzhou & its boats are famous.",
         "Second paragraph about tea.",
     ]
-    for s in doc.sentences:
+    for s in sentences:
         assert doc.text[s.start : s.end].strip() == doc.text[s.start : s.end]
 
 
@@ -79,8 +81,9 @@ def test_a_bom_and_markdown_markup_never_reach_the_title_or_a_sentence(tmp_path:
         with open(doc.path, encoding="utf-8") as handle:
             raw = handle.read()
         assert raw.startswith("\ufeff") and doc.text == raw
-        assert all("\ufeff" not in raw[s.start : s.end] for s in doc.sentences)
-        assert doc.sentences[0].kind == "heading"
+        sentences = sentences_of(doc, 320)
+        assert all("\ufeff" not in raw[s.start : s.end] for s in sentences)
+        assert sentences[0].kind == "heading"
 
 
 def test_a_title_is_the_first_heading_of_three_words_or_more(tmp_path: Path) -> None:
