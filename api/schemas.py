@@ -106,16 +106,21 @@ class SourceSpan(BaseModel):
     start_line: int
     end_line: int
     text: str
-    """The file's text at [start_char:end_char]."""
+    """The file's text at [start_char:end_char] (``view`` raw), or what a reader sees of
+    it (``view`` display)."""
     before: str
-    """Up to ``context`` characters before the span."""
+    """Up to ``context`` characters before the span (in the same view)."""
     after: str
-    """Up to ``context`` characters after it."""
+    """Up to ``context`` characters after it (in the same view)."""
     sha: str
-    """The permalink hash of ``text`` (first 16 hex digits of its UTF-8 SHA-256)."""
+    """The permalink hash of the file's text at [start_char:end_char] (first 16 hex
+    digits of its UTF-8 SHA-256)."""
     moved: bool = False
     """True when a permalink's passage was found away from the link's offsets (the file
     was edited since): ``start_char`` and ``end_char`` say where it is now."""
+    view: Literal["raw", "display"] = "raw"
+    """``raw``: ``text``, ``before`` and ``after`` are the file's text; ``display``: the
+    document as a reader sees it (an HTML or Markdown file without its markup)."""
 
 
 class IndexStatus(BaseModel):

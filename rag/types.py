@@ -24,8 +24,30 @@ from pydantic import BaseModel, Field
 Span = tuple[int, int]
 """``(start, end)`` character offsets, half-open."""
 
+MINOR_KINDS: frozenset[str] = frozenset({"heading", "question", "table_header", "code"})
+"""Kinds of sentence that say nothing by themselves: quoted only when no other sentence
+is (a heading can match a question better than any sentence below it, saying nothing)."""
+
 Terms = tuple[np.ndarray, np.ndarray]
 """A text's latent terms (rag/index/latent.py): ids (int32) and weights (float32)."""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a document (or heading, list item, table row, code block), as
+    rag/text/segment.py cuts it."""
+
+    start: int
+    end: int
+    """``[start, end)`` of its raw text in the file, trimmed of white space."""
+    kind: str
+    """``statement``, ``question``, ``heading``, ``list_item``, ``table_header``,
+    ``table_row`` or ``code`` (``rag.text.segment.Kind``): decided by the document's
+    structure, never by length."""
+    content: str
+    """What a reader is shown and what is embedded and searched: markup dropped,
+    entities decoded, lines joined, NFC; a table row with its header
+    (``Plan: Family | Monthly fee (EUR): 29``)."""
 
 
 @dataclass(frozen=True)
@@ -43,15 +65,7 @@ class SourceDocument:
     """ISO 639-1 code of its language, or ``und`` (rag/text/language.py)."""
     title: str
     kind: str = "text"
-    """``text``, ``html`` or ``pdf``."""
-    plain: str = field(default="", repr=False)
-    """``text`` with markup blanked out (same length); equals ``text`` for plain files."""
-
-    def __post_init__(self) -> None:
-        if not self.plain:
-            object.__setattr__(self, "plain", self.text)
-        if len(self.plain) != len(self.text):
-            raise ValueError(f"plain text of {self.doc_id} must keep the length of its text")
+    """``text``, ``markdown``, ``html`` or ``pdf``."""
 
     def passage_id(self, start: int, end: int) -> str:
         """The id of this document's passage ``[start, end)``:
@@ -81,10 +95,10 @@ class Passage:
     text: str
     """Equals the source text at ``[start_char:end_char]``."""
     lang: str
-    sentences: tuple[Span, ...]
-    """Absolute spans of the passage's sentences, in order."""
+    sentences: tuple[Sentence, ...]
+    """The passage's sentences, in order (absolute offsets)."""
     content: str
-    """What is embedded and searched: the text with markup removed, spaces folded."""
+    """What is embedded and searched: its sentences' ``content``, joined by spaces."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +110,21 @@ class ScoredSentence:
     row: int
     """Row of the sentence in the index's sentence vectors."""
     text: str
+    """Its raw text in the file (the citation's ``quote``)."""
     evidence: float
     """Cosine similarity plus lexical evidence (what abstention is calibrated on)."""
     score: float
     """``evidence`` plus the latent-terms similarity, less the language's share
     (``ScoringParams.sentence_language_centering``): what orders sentences."""
-    minor: bool
-    """``is_minor``: ranked after every statement."""
+    kind: str
+    """``Sentence.kind``."""
+    content: str
+    """``Sentence.content``: what a reader is shown."""
+
+    @property
+    def minor(self) -> bool:
+        """Of a ``MINOR_KINDS`` kind: ranked after every statement."""
+        return self.kind in MINOR_KINDS
 
 
 @dataclass(frozen=True)
@@ -142,6 +164,9 @@ class SearchResult:
     lang: str | None = None
     """The question's language, when the caller knew it
     (``ScoringParams.same_language_latent``)."""
+    query_tokens: tuple[str, ...] = ()
+    """The question's search tokens (``rag.text.segment.tokens(question,
+    forms="query")``), computed once per question."""
 
 
 class Citation(BaseModel):
@@ -161,6 +186,9 @@ class Citation(BaseModel):
     """Equals the source file's text at ``[start_char:end_char]``."""
     lang: str
     score: float
+    text: str | None = None
+    """What a reader is shown of the quote: HTML entities decoded, tags and Markdown
+    markup dropped, lines joined, a table row with its header."""
     url: str | None = None
     """Where the HTTP service shows this span (``/v1/sources/...``); set by the API."""
 

@@ -9,14 +9,14 @@ import hashlib
 import numpy as np
 from llama_index.core.embeddings import BaseEmbedding
 
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 
 DIM = 512
 
 
 def hash_vector(text: str) -> list[float]:
     vec = np.zeros(DIM, dtype=np.float32)
-    for token in tokenize(text):
+    for token in tokens(text):
         vec[int(hashlib.sha1(token.encode()).hexdigest(), 16) % DIM] += 1.0
     norm = float(np.linalg.norm(vec))
     if norm == 0:
@@ -68,7 +68,7 @@ class HashLatentEmbedding(HashEmbedding):
         out = []
         for text in texts:
             counts: dict[int, float] = {}
-            for token in tokenize(text):
+            for token in tokens(text):
                 term = int(hashlib.sha1(token.encode()).hexdigest(), 16) % self.latent_dim
                 counts[term] = counts.get(term, 0.0) + 1.0
             ids = np.array(sorted(counts), dtype=np.int32)

@@ -3,12 +3,19 @@
 Only files of the published index can be read: a name is looked up in the index
 manifest, never joined blindly onto the corpus path, so ``../``, absolute paths,
 percent-encoded traversal and links out of the corpus all answer 404.
+
+A span is shown in one of two views: ``raw``, the file's text (what citation offsets
+index), or ``display``, the document as a reader sees it (rag/text/segment.py
+``render``: an HTML or Markdown file's text without its markup, entities decoded, a
+table row with its header; a plain-text or PDF file as it is), with the span mapped
+onto it. JSON defaults to ``raw``; the HTML page to ``display``.
 """
 
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +26,7 @@ from api.problems import ApiProblem, responses
 from api.schemas import Source, SourceSpan
 from rag.index.layout import DocumentEntry, documents
 from rag.query.chat import ChatService
+from rag.text.segment import Rendering, format_of, render
 
 router = APIRouter(prefix="/v1", tags=["sources"], dependencies=[Depends(authorize)])
 
@@ -44,6 +52,19 @@ def _document_text(service: ChatService, source: str) -> tuple[DocumentEntry, st
     if text is None:
         raise ApiProblem(404, f"source '{source}' can no longer be read")
     return info, text
+
+
+View = Literal["raw", "display"]
+
+
+@lru_cache(maxsize=16)
+def rendering(text: str, kind: str, lang: str) -> Rendering | None:
+    """The display form of a document (None for plain text and PDF text, which are
+    shown as they are); the last few are kept, since a reader opens one document for
+    several citations."""
+    if kind not in ("html", "markdown"):
+        return None
+    return render(text, format_of(kind), lang)
 
 
 RTL_LANGUAGES = frozenset(
@@ -77,6 +98,14 @@ async def show_source(
     whole: Annotated[
         bool, Query(description="before and after hold the rest of the document (no context cap)")
     ] = False,
+    view: Annotated[
+        View | None,
+        Query(
+            description="raw: the file's text (default for JSON); display: the document as "
+            "a reader sees it, HTML and Markdown without markup (default for the HTML page). "
+            "Offsets, lines and sha always refer to the file"
+        ),
+    ] = None,
 ) -> Response:
     """A span of an indexed document (a citation's ``url`` points here)."""
     info, text = await run_in_threadpool(_document_text, service, source)
@@ -105,7 +134,15 @@ async def show_source(
             f"start and end must satisfy 0 <= start <= end <= {len(text)} "
             f"(the length of '{source}'), got start={first}, end={last}",
         )
-    around = len(text) if whole else context
+    page = _wants_html(request)
+    view = view or ("display" if page else "raw")
+    shown, shown_first, shown_last = text, first, last
+    if view == "display":
+        readable = await run_in_threadpool(rendering, text, info["kind"], info["lang"])
+        if readable is not None:
+            shown = readable.text
+            shown_first, shown_last = readable.locate(first, last)
+    around = len(shown) if whole else context
     span = SourceSpan(
         source=source,
         title=info["title"],
@@ -114,13 +151,14 @@ async def show_source(
         end_char=last,
         start_line=text.count("\n", 0, first) + 1,
         end_line=text.count("\n", 0, last) + 1,
-        text=text[first:last],
-        before=text[max(0, first - around) : first],
-        after=text[last : last + around],
+        text=shown[shown_first:shown_last],
+        before=shown[max(0, shown_first - around) : shown_first],
+        after=shown[shown_last : shown_last + around],
         sha=quote_hash(text[first:last]),
         moved=moved,
+        view=view,
     )
-    if _wants_html(request):
+    if page:
         return Response(_page(span), media_type="text/html; charset=utf-8")
     return Response(span.model_dump_json(), media_type="application/json")
 

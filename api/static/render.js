@@ -140,7 +140,7 @@ export class Turn {
           {},
           this.citeLink(c, `[${c.n}] ${c.source}`),
           el("span", { class: "muted small" }, ` ${lines(c.start_line, c.end_line)} · ${languageName(c.lang)}`),
-          el("q", { lang: c.lang, dir: direction(c.lang) }, excerpt(c.quote)),
+          el("q", { lang: c.lang, dir: direction(c.lang) }, excerpt(c.text || c.quote)),
         ),
       );
     }

@@ -1,10 +1,12 @@
-// The source viewer beside the answers: the cited document with the cited span
+// The source viewer beside the answers: the cited document as a reader sees it (an
+// HTML or Markdown file without its markup: view=display) with the cited span
 // highlighted (a <mark>) and scrolled into view, right to left where the language is.
 
 import { ApiError, AuthNeeded, call } from "./api.js";
 import { direction, languageName, lines } from "./dom.js";
 
-/** The viewer request for a citation: its permalink (same origin), whole document. */
+/** The viewer request for a citation: its permalink (same origin), whole document,
+ * in its display view. */
 export function sourcePath(citation) {
   let path;
   if (citation.url) {
@@ -14,7 +16,7 @@ export function sourcePath(citation) {
     const name = citation.source.split("/").map(encodeURIComponent).join("/");
     path = `/v1/sources/${name}?start=${citation.start_char}&end=${citation.end_char}`;
   }
-  return `${path}${path.includes("?") ? "&" : "?"}whole=true`;
+  return `${path}${path.includes("?") ? "&" : "?"}whole=true&view=display`;
 }
 
 export class Viewer {

@@ -93,9 +93,9 @@ class QuestionResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """One line of ``--details``: the question, what was retrieved and cited
-        (each citation's file, offsets and quote), the answer, the abstention score,
-        each check's pass or fail, the latency."""
+        """One line of ``--details``: the question, what was retrieved and cited (each
+        citation's source, span, raw ``quote`` and the ``text`` a reader is shown), the
+        answer, the abstention score, each check's pass or fail, the latency."""
         return {
             "id": self.item.id,
             "question": self.item.question,
@@ -106,12 +106,7 @@ class QuestionResult:
             "retrieved_sources": [r.source for r in self.retrieved],
             "cited_sources": [c.source for c in self.answer.citations],
             "citations": [
-                {
-                    "source": c.source,
-                    "start_char": c.start_char,
-                    "end_char": c.end_char,
-                    "quote": c.quote,
-                }
+                c.model_dump(include={"n", "source", "start_char", "end_char", "quote", "text"})
                 for c in self.answer.citations
             ],
             "first_hit_rank": self.first_hit(),

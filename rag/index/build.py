@@ -71,7 +71,6 @@ from rag.index.layout import (
 from rag.index.lexical import LexicalIndex
 from rag.index.reader import LoadedIndex
 from rag.index.store import MemoryVectors, VectorStore, drop_server_collections
-from rag.text.normalise import fold_content
 from rag.types import Passage, SourceDocument, Terms
 
 Progress = Callable[[int, int], None]
@@ -183,7 +182,7 @@ class Chunks:
     """All passages, documents in doc_id order."""
     sentence_keys: list[SentenceKey]
     sentence_texts: list[str]
-    """The distinct sentences' contents (``fold_content``), as embedded."""
+    """The distinct sentences' contents (``Sentence.content``), as embedded."""
 
 
 @dataclass
@@ -290,28 +289,25 @@ def scan(settings: Settings, rebuild: bool = False) -> Scan:
     )
 
 
-def sentences(
-    passages: Sequence[Passage], docs: dict[str, SourceDocument]
-) -> tuple[list[SentenceKey], list[str]]:
+def sentences(passages: Sequence[Passage]) -> tuple[list[SentenceKey], list[str]]:
     """The distinct sentences of all passages: keys [doc_id, start, end] and contents."""
     keys: list[SentenceKey] = []
     texts: list[str] = []
     seen: set[tuple[str, int, int]] = set()
     for p in passages:
-        doc = docs[p.doc_id]
-        for start, end in p.sentences:
-            if (p.doc_id, start, end) in seen:
+        for s in p.sentences:
+            if (p.doc_id, s.start, s.end) in seen:
                 continue
-            seen.add((p.doc_id, start, end))
-            keys.append([p.doc_id, start, end])
-            texts.append(fold_content(doc.plain[start:end], doc.kind))
+            seen.add((p.doc_id, s.start, s.end))
+            keys.append([p.doc_id, s.start, s.end])
+            texts.append(s.content)
     return keys, texts
 
 
 def _chunks(docs: dict[str, SourceDocument], max_tokens: int, overlap_tokens: int) -> Chunks:
     by_document = {d: chunking.split(doc, max_tokens, overlap_tokens) for d, doc in docs.items()}
     passages = [p for d in sorted(by_document) for p in by_document[d]]
-    keys, texts = sentences(passages, docs)
+    keys, texts = sentences(passages)
     return Chunks(by_document, passages, keys, texts)
 
 

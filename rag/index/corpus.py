@@ -1,10 +1,13 @@
 """Read the corpus folder into SourceDocuments that keep each file's exact text.
 
 ``SourceDocument.text`` is what ``open(path, encoding="utf-8").read()`` returns (UTF-8,
-universal newlines), so citation offsets index straight into the file as a reader
-opens it. For HTML, ``plain`` is the same text with markup blanked out by spaces of
-equal length, so offsets found in ``plain`` are offsets into the file. A PDF has no
-text of its own: its text is what pypdf extracts, and offsets index into that.
+universal newlines, a byte-order mark kept), so citation offsets index straight into
+the file as a reader opens it. ``kind`` says how it is cut into sentences
+(rag/text/segment.py: HTML by its tags, Markdown by its structure, .txt as plain
+text); a PDF has no text of its own: its text is what pypdf extracts, read as plain
+text, and offsets index into that. The language is detected on the text a reader
+sees; the title is an HTML file's ``<title>``, a PDF's metadata title, else the first
+heading.
 """
 
 from __future__ import annotations
@@ -12,18 +15,22 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.text.language import detect_language
-from rag.types import SourceDocument
+from rag.text.segment import display, format_of, segments
+from rag.text.structure import MARKUP
+from rag.types import Sentence, SourceDocument
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+KINDS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+"""``SourceDocument.kind`` by suffix (else ``text``; a PDF is ``pdf``)."""
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -56,38 +63,41 @@ def universal_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-_MARKUP = re.compile(
-    r"<!--.*?-->|<(script|style|noscript|template)\b.*?</\1\s*>|<![^>]*>|<[^>]*>",
-    re.IGNORECASE | re.DOTALL,
-)
-_BLOCK_TAGS = re.compile(r"^</?(p|div|br|li|h[1-6]|tr|section|article|header|footer|title)\b", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+TITLE_CHARS = 200
 
 
-def mask_html(text: str) -> str:
-    """Blank tags, comments, scripts and styles with spaces (newlines kept), so that
-    the visible text stays at its offsets. A block tag becomes a newline, so that
-    sentence splitting sees paragraph ends."""
+def title_of(sentences: Sequence[Sentence]) -> str:
+    """A document's title from its first sentences: the first heading of three words or
+    more among the first 20 (a kicker like "News" is not a title); else the first
+    heading; else the first sentence. As a reader sees it (no ``#``, no BOM, no
+    markup), at most ``TITLE_CHARS`` characters."""
+    head = sentences[:20]
+    headings = [s.content for s in head if s.kind == "heading" and s.content]
+    for content in headings:
+        if len(content.split()) >= 3:
+            return content[:TITLE_CHARS]
+    first = headings[:1] or [s.content for s in head if s.content][:1]
+    return first[0][:TITLE_CHARS] if first else ""
 
-    def blank(match: re.Match[str]) -> str:
-        chunk = match.group(0)
-        out = re.sub(r"[^\n]", " ", chunk)
-        if _BLOCK_TAGS.match(chunk) and "\n" not in out:
-            out = "\n" + out[1:]
-        return out
 
-    return _MARKUP.sub(blank, text)
+HEAD_CHARS = 4000
+"""The opening of a document its title is looked for in (the whole file is cut into
+sentences by the chunker, which runs only when something changed)."""
 
 
-def _first_line(text: str) -> str:
-    """The first line of three words or more (a kicker like "News" is not a title),
-    else the first non-empty line."""
-    lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
-    lines = [line for line in lines[:20] if line]
-    for line in lines:
-        if len(line.split()) >= 3:
-            return line[:200]
-    return lines[0][:200] if lines else ""
+def _head(text: str) -> str:
+    """About ``HEAD_CHARS`` of the text's start, to the end of a line."""
+    end = text.find("\n", HEAD_CHARS)
+    return text if end < 0 else text[:end]
+
+
+def language_sample(text: str, kind: str) -> str:
+    """The text language detection reads: the file's text (an HTML file's without
+    its markup, entities decoded), white space folded."""
+    if kind == "html":
+        text = html.unescape(MARKUP.sub(" ", text))
+    return " ".join(text.split())
 
 
 def _read_pdf(path: Path) -> tuple[str, str]:
@@ -112,12 +122,13 @@ def read_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -
         raise ValueError(f"file is {size} bytes, over the limit of {max_bytes}")
     data = path.read_bytes()
     digest = sha256_bytes(data)
+    title = ""
     if suffix in PDF_SUFFIXES:
         try:
-            text, meta_title = _read_pdf(path)
+            text, title = _read_pdf(path)
         except Exception as exc:  # pypdf raises many types for broken files
             raise ValueError(f"PDF could not be parsed ({type(exc).__name__}: {exc})") from exc
-        plain, kind, title = text, "pdf", meta_title or _first_line(text)
+        kind = "pdf"
     else:
         if b"\x00" in data:
             raise ValueError("binary file (it contains NUL bytes)")
@@ -127,25 +138,24 @@ def read_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -
             raise ValueError(
                 f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
             ) from exc
-        if suffix in HTML_SUFFIXES:
-            plain, kind = mask_html(text), "html"
+        kind = KINDS.get(suffix, "text")
+        if kind == "html":
             found = _TITLE.search(text)
-            title = html.unescape(" ".join(found.group(1).split())) if found else ""
-            title = title or _first_line(html.unescape(plain))
-        else:
-            plain, kind, title = text, "text", _first_line(text)
-    if not plain.strip():
+            title = display(found.group(1), 0, len(found.group(1)), "html") if found else ""
+    sample = language_sample(text, kind)
+    if not any(ch.isalnum() for ch in sample):
         raise ValueError("empty file (no text to index)")
-    lang = detect_language(html.unescape(plain) if kind == "html" else plain)
+    lang = detect_language(sample)
+    if not title:
+        title = title_of(segments(_head(text), format_of(kind), lang))
     return SourceDocument(
         doc_id=doc_id,
         path=path,
         text=text,
         sha256=digest,
         lang=lang,
-        title=title,
+        title=title[:TITLE_CHARS],
         kind=kind,
-        plain=plain,
     )
 
 

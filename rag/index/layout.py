@@ -4,7 +4,8 @@
     .lock                   held by the one indexer that may write here
     versions/<id>/          a complete version:
         manifest.json       what was indexed, with which model and settings (Manifest)
-        passages.jsonl      one passage record a line (passage_record)
+        passages.jsonl      one passage record a line, with its sentences' spans,
+                            kinds and contents (passage_record)
         sentences.json      [doc_id, start, end] of each sentence: row i of...
         sentences.npy       ...the sentence vectors (float32, rows x dim)
         centroids.npz       the mean sentence vector of each language
@@ -39,7 +40,7 @@ from rag.errors import (
     describe,
 )
 from rag.index.store import Location
-from rag.types import Passage
+from rag.types import Passage, Sentence
 
 MANIFEST_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -261,7 +262,8 @@ def location(settings: Settings, version: str) -> Location:
 
 
 def passage_record(p: Passage) -> dict[str, Any]:
-    """One line of ``passages.jsonl``."""
+    """One line of ``passages.jsonl``: the passage, each of its sentences as
+    ``[start, end, kind, content]`` (its content is theirs joined by spaces)."""
     return {
         "passage_id": p.passage_id,
         "doc_id": p.doc_id,
@@ -271,14 +273,23 @@ def passage_record(p: Passage) -> dict[str, Any]:
         "end_line": p.end_line,
         "text": p.text,
         "lang": p.lang,
-        "sentences": [list(s) for s in p.sentences],
-        "content": p.content,
+        "sentences": [[s.start, s.end, s.kind, s.content] for s in p.sentences],
     }
+
+
+def _sentence(p: dict[str, Any], row: list[Any]) -> Sentence:
+    if len(row) == 4:
+        return Sentence(int(row[0]), int(row[1]), str(row[2]), str(row[3]))
+    # a version built before sentences had kinds (chunker 3): read as statements
+    start, end = int(row[0]), int(row[1])
+    raw = str(p["text"])[start - p["start_char"] : end - p["start_char"]]
+    return Sentence(start, end, "statement", " ".join(raw.split()))
 
 
 def passage_from_record(r: dict[str, Any]) -> Passage:
     """The Passage of one ``passages.jsonl`` record (KeyError, TypeError or
     ValueError when the record is not one)."""
+    sentences = tuple(_sentence(r, row) for row in r["sentences"])
     return Passage(
         passage_id=r["passage_id"],
         doc_id=r["doc_id"],
@@ -288,8 +299,8 @@ def passage_from_record(r: dict[str, Any]) -> Passage:
         end_line=r["end_line"],
         text=r["text"],
         lang=r["lang"],
-        sentences=tuple((s, e) for s, e in r["sentences"]),
-        content=r["content"],
+        sentences=sentences,
+        content=r["content"] if "content" in r else " ".join(s.content for s in sentences),
     )
 
 

@@ -1,6 +1,13 @@
-"""BM25 over the passages, on the search tokens of rag/text/segment.py
-(``tokenize``: normalised, Arabic articles stripped, Chinese bigrams, numbers and
-model names whole), so it works for every corpus language."""
+"""BM25 over the passages, on the search tokens of rag/text/segment.py (``tokens``:
+ICU words normalised, numbers and product codes in one form, Arabic articles stripped,
+Chinese and Japanese words and bigrams), so it works for every corpus language.
+Passages are indexed with both the folded and the exact form of a word whose
+diacritics were folded (``forms="both"``); questions ask for the form they were typed
+in (``forms="query"``): a Vietnamese question typed without tone marks finds the text
+that has them, and one typed with them prefers the words that match them exactly.
+(Measured on XQuAD vi->vi BM25 alone, hit@1 of the gold paragraph: folded only 0.873,
+both forms 0.917 (0.918 before folding); with the questions' tone marks stripped
+0.873, against 0.387 before folding.)"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.text.segment import tokenize
+from rag.text.segment import tokens as search_tokens
 
 _EMPTY = "\u2205"
 """Placeholder token of a passage with no search tokens (bm25s needs one)."""
@@ -49,7 +56,7 @@ class LexicalIndex:
         token_ids, counts, distinct, lengths = array("i"), array("f"), array("i"), array("i")
         for text in texts:
             # bm25s cannot score a passage without tokens: give it a placeholder.
-            tokens = tokenize(text) or [_EMPTY]
+            tokens = search_tokens(text, forms="both") or [_EMPTY]
             tf = Counter(vocab.setdefault(token, len(vocab)) for token in tokens)
             token_ids.extend(tf.keys())
             counts.extend(tf.values())
@@ -105,10 +112,30 @@ class LexicalIndex:
             }
         return self._frequencies
 
+    def containing(self, tokens: Sequence[str]) -> list[str]:
+        """Ids of the passages that hold every one of ``tokens`` (none when a token is
+        in no passage), read off the BM25 matrix."""
+        scores, vocab = self._bm25.scores, self._bm25.vocab_dict
+        found: set[int] | None = None
+        for token in tokens:
+            column = vocab.get(token)
+            if column is None or not token or column + 1 >= len(scores["indptr"]):
+                return []
+            start, end = scores["indptr"][column], scores["indptr"][column + 1]
+            rows = {int(i) for i in scores["indices"][start:end]}
+            found = rows if found is None else found & rows
+            if not found:
+                return []
+        return [self.ids[i] for i in sorted(found or ())]
+
     def scores(self, query: str | Sequence[str]) -> np.ndarray:
-        """BM25 score of every passage (in ``ids`` order) for ``query`` (a text, or
-        its tokens when the caller has them already)."""
-        tokens = tokenize(query) if isinstance(query, str) else list(query)
+        """BM25 score of every passage (in ``ids`` order) for ``query`` (a question,
+        or its tokens when the caller has them already: ``tokens(question,
+        forms="query")``)."""
+        if isinstance(query, str):
+            tokens = search_tokens(query, forms="query", known=self._bm25.vocab_dict)
+        else:
+            tokens = list(query)
         if not tokens or not self.ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

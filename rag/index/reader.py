@@ -87,6 +87,11 @@ class LoadedIndex:
         """The model id the version was built with (``model_id``)."""
         return str(self.manifest["embedding_model"])
 
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages of the indexed documents (``und`` left out)."""
+        return frozenset(d["lang"] for d in self.manifest["documents"].values()) - {"und"}
+
     def document(self, doc_id: str) -> DocumentEntry:
         """The manifest's entry of an indexed document (title, lang, ...)."""
         return self.manifest["documents"][doc_id]

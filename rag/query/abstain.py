@@ -11,7 +11,10 @@ It abstains (``Abstention.decide``) when
   and no retrieved sentence states one (digits or number words): warning
   ``no_quantity``;
 - the question names a model or product (letters with digits, like "R2") that no
-  passage of the corpus contains: warning ``unknown_term: r2``.
+  passage of the corpus contains in any spelling: warning ``unknown_term: r2``.
+
+Every check compares normalised text (rag/text/normalise.py): a question in NFD, with
+full-width digits or typed without its marks gets the same decision.
 
 A quantity question is answered only from sentences that state a quantity, so the
 candidates it passes on are those (``quoting``).
@@ -21,13 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
 from rag.query.sentences import Candidate, SentenceScorer
-from rag.text.segment import tokenize
+from rag.text.normalise import normalise
+from rag.text.segment import identifiers, tokens
 from rag.types import Draft, SearchResult, WarningCode, warning
 
 
@@ -39,52 +42,194 @@ def messages() -> dict[str, dict[str, str]]:
     return data
 
 
+_FALLBACK = {"id": "ms", "ms": "id"}
+"""The language to try before English when a message lacks one (Malay and Indonesian
+read each other, and the detector confuses them on short questions)."""
+
+
 def message(kind: str, lang: str) -> str:
-    """The service's message ``kind`` (``abstain``) in language ``lang``, else in
-    English (rag/prompts/messages.json)."""
+    """The service's message ``kind`` (``abstain``) in language ``lang``; else in the
+    language ``_FALLBACK`` names; else in English (rag/prompts/messages.json)."""
     table = messages()[kind]
-    return table.get(lang, table["en"])
+    for code in (lang, _FALLBACK.get(lang, ""), "en"):
+        if code in table:
+            return table[code]
+    raise KeyError(f"rag/prompts/messages.json has no English '{kind}' message")
 
 
-_IDENTIFIER = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]+$")
+_RUNS = re.compile(r"\d+|[^\W\d_]+")
+"""The letter and digit runs of a product code's key (``iphone15``: ``iphone``, ``15``)."""
+
+
+def _words(*words: str) -> str:
+    """An alternation of ``words`` as ``normalise`` writes them (longest first)."""
+    forms = sorted({normalise(w) for w in words}, key=len, reverse=True)
+    return "|".join(re.escape(f) for f in forms)
+
+
+def _exact_words(*words: str) -> str:
+    """An alternation of ``words`` as ``normalise(fold=False)`` writes them."""
+    forms = sorted({normalise(w, fold=False) for w in words}, key=len, reverse=True)
+    return "|".join(re.escape(f) for f in forms)
+
 
 _ASKS_QUANTITY = re.compile(
-    r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion)\b"  # English
-    r"|\bberapa(?:kah)?\b"  # Malay, Indonesian
-    r"|\bbao nhiêu\b"  # Vietnamese
-    r"|(?<!\S)كم(?!\S)"  # Arabic
-    r"|多少",  # Chinese
-    re.IGNORECASE,
+    rf"\b(?:{_words('how many', 'how much', 'what percentage', 'what proportion')})\b"
+    rf"|\b(?:{_words('berapa', 'berapakah')})\b"  # Malay, Indonesian
+    rf"|\b(?:{_words('bao nhiêu')})\b"  # Vietnamese, with or without its marks
+    rf"|(?<!\S)(?:{_words('كم')})(?!\S)"  # Arabic
+    rf"|{_words('多少')}"  # Chinese
 )
-"""Questions whose answer is a quantity ("how much", "berapa", "bao nhiêu", "كم", 多少)."""
+"""Questions whose answer is a quantity ("how much", "berapa", "bao nhiêu", "كم", 多少),
+matched on the question's ``normalise``d form: typed with or without marks, in any
+normal form."""
 _STATES_QUANTITY = re.compile(
-    r"[0-9\u0660-\u0669]"
-    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen"
-    r"|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?"
-    r"|millions?|billions?|trillions?|dozens?|twice|thrice|half|thirds?|quarters?"
-    r"|several|many|few|most|none|majority"  # English
-    r"|dua|tiga|empat|lima|enam|tujuh|lapan|delapan|sembilan|sepuluh|sebelas|belas"
-    r"|puluh|ratus|ribu|juta|bilion|miliar|milyar|trilion|triliun|separuh|setengah"
-    r"|beberapa|banyak"  # Malay, Indonesian
-    r"|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|nửa"
-    r"|vài|nhiều)\b"  # Vietnamese
-    r"|اثن|ثلاث|أربع|خمس|سبع|ثمان|تسع|عشر|مئ|مائ|ألف|آلاف|مليون|ملايين|مليار"
-    r"|تريليون|نصف|ثلث|ربع|عدة|بضع|ستة|ستين|مرتين|كثير|معظم|أغلب"  # Arabic
-    r"|[二两三四五六七八九十百千万亿兆半几多]",  # Chinese
-    re.IGNORECASE,
+    r"[0-9]"
+    r"|\b(?:"
+    + _exact_words(
+        *[
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "twenty",
+            "thirty",
+            "forty",
+            "fifty",
+            "sixty",
+            "seventy",
+            "eighty",
+            "ninety",
+            "hundred",
+            "hundreds",
+            "thousand",
+            "thousands",
+            "million",
+            "millions",
+            "billion",
+            "billions",
+            "trillion",
+            "trillions",
+            "dozen",
+            "dozens",
+            "twice",
+            "thrice",
+            "half",
+            "third",
+            "thirds",
+            "quarter",
+            "quarters",
+            "several",
+            "many",
+            "few",
+            "most",
+            "none",
+            "majority",
+        ],  # English
+        *[
+            "dua",
+            "tiga",
+            "empat",
+            "lima",
+            "enam",
+            "tujuh",
+            "lapan",
+            "delapan",
+            "sembilan",
+            "sepuluh",
+            "sebelas",
+            "belas",
+            "puluh",
+            "ratus",
+            "ribu",
+            "juta",
+            "bilion",
+            "miliar",
+            "milyar",
+            "trilion",
+            "triliun",
+            "separuh",
+            "setengah",
+            "beberapa",
+            "banyak",
+        ],  # Malay, Indonesian
+        *[
+            "hai",
+            "ba",
+            "bốn",
+            "năm",
+            "sáu",
+            "bảy",
+            "tám",
+            "chín",
+            "mười",
+            "mươi",
+            "trăm",
+            "nghìn",
+            "ngàn",
+            "triệu",
+            "tỷ",
+            "nửa",
+            "vài",
+            "nhiều",
+        ],  # Vietnamese
+    )
+    + r"|\w+teen)\b"
+    + "|"
+    + _exact_words(
+        *[
+            "اثن",
+            "ثلاث",
+            "أربع",
+            "خمس",
+            "سبع",
+            "ثمان",
+            "تسع",
+            "عشر",
+            "مئ",
+            "مائ",
+            "ألف",
+            "آلاف",
+            "مليون",
+            "ملايين",
+            "مليار",
+            "تريليون",
+            "نصف",
+            "ثلث",
+            "ربع",
+            "عدة",
+            "بضع",
+            "ستة",
+            "ستين",
+            "مرتين",
+            "كثير",
+            "معظم",
+            "أغلب",
+        ]  # Arabic (stems)
+    )
+    + "|[二两三四五六七八九十百千万亿兆半几多]"  # Chinese
 )
-"""Digits (Latin or Arabic-Indic), or a number or quantity word of a corpus language;
-not "one" (one, satu, một, واحد, 一), which every language also uses as "a"."""
+"""Digits (of any script: ``normalise`` makes them ASCII), or a number or quantity word
+of a corpus language, matched on the sentence's ``normalise(fold=False)`` form (the
+marks kept: Vietnamese ``sáu`` is six, ``sau`` after); not "one" (one, satu, một,
+واحد, 一), which every language also uses as "a"."""
 
 
 def asks_quantity(question: str) -> bool:
     """Whether the question asks for a quantity (see ``_ASKS_QUANTITY``)."""
-    return bool(_ASKS_QUANTITY.search(question))
+    return bool(_ASKS_QUANTITY.search(normalise(question)))
 
 
 def states_quantity(text: str) -> bool:
     """Whether the text states a quantity (see ``_STATES_QUANTITY``)."""
-    return bool(_STATES_QUANTITY.search(text))
+    return bool(_STATES_QUANTITY.search(normalise(text, fold=False)))
 
 
 def quoting(question: str, ranked: list[Candidate]) -> list[Candidate]:
@@ -92,7 +237,7 @@ def quoting(question: str, ranked: list[Candidate]) -> list[Candidate]:
     only the sentences that state one (the answer to "how much" states a quantity:
     other sentences cannot be it); otherwise all of them, in their order."""
     if asks_quantity(question):
-        return [c for c in ranked if states_quantity(c.sentence.text)]
+        return [c for c in ranked if states_quantity(c.sentence.content)]
     return ranked
 
 
@@ -117,17 +262,37 @@ class Abstention:
         self.threshold = threshold
         """Minimum support (``Settings.abstain_threshold``, calibrated on the dev set)."""
 
-    def unknown_identifiers(self, q_tokens: Collection[str]) -> list[str]:
-        """Model or product names among the question's tokens (letters with digits)
-        that no passage of the corpus contains, sorted."""
-        return sorted(t for t in q_tokens if _IDENTIFIER.match(t) and t not in self.scorer.idf)
+    def unknown_identifiers(self, question: str) -> list[str]:
+        """Model or product codes the question writes (``identifiers``: ``R2``,
+        ``X-900``) that no passage of the corpus contains in any spelling, sorted. The
+        index's tokens join ``X900``, ``X-900`` and ``X 900`` into ``x900``; a code the
+        corpus writes with a space after a word that is not capitals (``iPhone 15``,
+        ``Model 3``) is found by its parts, next to each other in one passage."""
+        return sorted(
+            k for k in identifiers(question) if k not in self.scorer.idf and not self._apart(k)
+        )
+
+    def _apart(self, key: str) -> bool:
+        """Whether some passage writes the letters and digits of ``key`` apart
+        (``iphone 15`` for ``iphone15``)."""
+        parts = _RUNS.findall(key)
+        if len(parts) < 2 or any(p not in self.scorer.idf for p in parts):
+            return False
+        pattern = re.compile(
+            r"(?<![^\W_])" + r"[\s\-‐‑/]*".join(map(re.escape, parts)) + r"(?![^\W_])"
+        )
+        index = self.scorer.index
+        return any(
+            pattern.search(normalise(index.passages[pid].content))
+            for pid in index.lexical.containing(parts)
+        )
 
     def decide(self, question: str, search: SearchResult) -> Decision:
         """The decision for ``question`` over what ``search`` retrieved for it."""
-        q_tokens = set(tokenize(question))
+        q_tokens = set(search.query_tokens or tokens(question, forms="query"))
         ranked = quoting(question, self.scorer.candidates(q_tokens, search))
         warnings = [
-            warning(WarningCode.UNKNOWN_TERM, t) for t in self.unknown_identifiers(q_tokens)
+            warning(WarningCode.UNKNOWN_TERM, t) for t in self.unknown_identifiers(question)
         ]
         if not ranked and asks_quantity(question):
             warnings.append(warning(WarningCode.NO_QUANTITY))

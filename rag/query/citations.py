@@ -20,12 +20,26 @@ MARKER = re.compile(r"\[(\d{1,3})\]")
 """A citation marker in answer text: ``[n]``, n of one to three digits."""
 
 
+def shown(passage: Passage, start: int, end: int) -> str:
+    """What a reader is shown of the span ``[start, end)`` of the passage: the contents
+    of the sentences it covers (the passage's own content when it is the whole
+    passage), else its raw text with white space folded."""
+    if (start, end) == (passage.start_char, passage.end_char):
+        return passage.content
+    covered = [s.content for s in passage.sentences if start <= s.start and s.end <= end]
+    if covered and passage.sentences:
+        return " ".join(covered)
+    raw = passage.text[start - passage.start_char : end - passage.start_char]
+    return " ".join(raw.split())
+
+
 def cite(
     index: LoadedIndex, n: int, passage: Passage, start: int, end: int, score: float
 ) -> Citation:
     """Citation ``n`` of the span ``[start, end)`` (absolute character offsets, inside
     the passage) of the passage's file, with its lines, its document's title and
-    language, and ``score`` rounded to 4 places."""
+    language, ``score`` rounded to 4 places, and the ``text`` a reader is shown
+    (``shown``)."""
     offset = start - passage.start_char
     quote = passage.text[offset : end - passage.start_char]
     start_line = passage.start_line + passage.text.count("\n", 0, offset)
@@ -41,6 +55,7 @@ def cite(
         quote=quote,
         lang=doc["lang"],
         score=round(score, 4),
+        text=shown(passage, start, end),
     )
 
 
@@ -51,9 +66,10 @@ def citation_line(
     separator: str = ":",
     escape: Callable[[str], str] = str,
 ) -> str:
-    """``[1] 004_1dc07bb43c1f175e.txt, line 7: "quote…"``: how a citation is shown.
-    ``name`` replaces the file name (a link, say), ``escape`` is applied to the quote."""
-    quote = " ".join(citation.quote.split())
+    """``[1] 004_1dc07bb43c1f175e.txt, line 7: "quote…"``: how a citation is shown (the
+    quote as a reader sees it: its ``text`` when it has one). ``name`` replaces the
+    file name (a link, say), ``escape`` is applied to the quote."""
+    quote = " ".join((citation.text or citation.quote).split())
     if len(quote) > quote_chars:
         quote = quote[: quote_chars - 1] + "…"
     where = (

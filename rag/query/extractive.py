@@ -20,7 +20,8 @@ from rag.query.abstain import quoting
 from rag.query.citations import cite
 from rag.query.params import DEFAULT, ScoringParams
 from rag.query.sentences import Candidate, SentenceScorer
-from rag.text.segment import tokenize
+from rag.text.normalise import normalise
+from rag.text.segment import tokens
 from rag.types import Citation, Draft, SearchResult
 
 
@@ -69,17 +70,26 @@ class ExtractiveAnswerer:
         return [ranked[j] for j in chosen]
 
     def says_the_same(self, ranked: list[Candidate]) -> Callable[[int, int], bool]:
-        """Whether candidates ``i`` and ``j`` say the same thing: in one language, when
-        their embeddings are ``corroboration`` close; in two, when their meanings (less
-        each language's mean vector) are ``translation`` close. Vectors are read once
-        for all."""
+        """Whether candidates ``i`` and ``j`` say the same thing: when their contents
+        are one text in normal form (a copy of a file saved in another Unicode form);
+        in one language, when their embeddings are ``corroboration`` close; in two,
+        when their meanings (less each language's mean vector) are ``translation``
+        close. Vectors are read once for all."""
         rows = [c.sentence.row for c in ranked]
         langs = [c.passage.lang for c in ranked]
         raw = np.asarray(self.index.sentence_vectors[rows])
         meant = self.index.meanings(rows, langs)
         corroboration, translation = self.params.corroboration, self.params.translation
+        forms: dict[int, str] = {}
+
+        def form(i: int) -> str:
+            if i not in forms:
+                forms[i] = normalise(ranked[i].sentence.content)
+            return forms[i]
 
         def same(i: int, j: int) -> bool:
+            if form(i) == form(j):
+                return True
             if langs[i] == langs[j]:
                 return float(raw[i] @ raw[j]) >= corroboration
             return float(meant[i] @ meant[j]) >= translation
@@ -93,11 +103,12 @@ class ExtractiveAnswerer:
 
     def quote(self, ranked: list[Candidate], support: float = 0.0) -> Draft:
         """The answer quoting the chosen ones of ``ranked`` (candidates ordered as
-        ``SentenceScorer.candidates`` orders them): each sentence with its white space
-        folded, followed by its marker; ``support`` is passed through. Quoting nothing
-        gives an empty answer (the pipeline then abstains)."""
+        ``SentenceScorer.candidates`` orders them): each sentence as a reader sees it
+        (its citation's ``text``: entities decoded, markup dropped, a table row with
+        its header), followed by its marker; ``support`` is passed through. Quoting
+        nothing gives an empty answer (the pipeline then abstains)."""
         citations = [self.citation(i, c) for i, c in enumerate(self.select(ranked), start=1)]
-        body = " ".join(f"{' '.join(c.quote.split())} [{c.n}]" for c in citations)
+        body = " ".join(f"{c.text or ' '.join(c.quote.split())} [{c.n}]" for c in citations)
         return Draft(body, citations, False, support=support)
 
     def answer(
@@ -113,5 +124,6 @@ class ExtractiveAnswerer:
         protocol: no abstention here (rag/query/abstain.py decides that before),
         nothing is streamed (``on_delta`` is not called), and it takes milliseconds,
         so ``cancelled`` is not looked at."""
-        ranked = quoting(question, self.scorer.candidates(set(tokenize(question)), search))
+        q_tokens = search.query_tokens or tuple(tokens(question, forms="query"))
+        ranked = quoting(question, self.scorer.candidates(set(q_tokens), search))
         return self.quote(ranked)

@@ -122,13 +122,15 @@ def build_llm(settings: Settings) -> Any:
 
 def fence(passages: list[ScoredPassage], nonce: str) -> str:
     """The passages numbered 1..k, each between BEGIN and END lines that carry a nonce
-    the passage text cannot know, so no article can close its fence early."""
+    the passage text cannot know, so no article can close its fence early. A passage
+    is given as a reader sees it (``Passage.content``: no markup, a table row with its
+    header)."""
     blocks = []
     for n, scored in enumerate(passages, start=1):
         p = scored.passage
         blocks.append(
             f"----- BEGIN PASSAGE [{n}] {nonce} (source: {p.doc_id}; untrusted) -----\n"
-            f"{p.text.strip()}\n"
+            f"{p.content}\n"
             f"----- END PASSAGE [{n}] {nonce} -----"
         )
     return "\n\n".join(blocks)
@@ -258,11 +260,13 @@ class LLMAnswerer:
             passage = search.passages[n - 1].passage
             claim = " ".join(c for c in claims if f"[{n}]" in c) or text
             vector = self.embed_query(MARKER.sub("", claim))
-            rows = [index.sentence_rows[(passage.doc_id, *span)] for span in passage.sentences]
+            rows = [
+                index.sentence_rows[(passage.doc_id, s.start, s.end)] for s in passage.sentences
+            ]
             scores = index.sentence_vectors[rows] @ vector
             best = int(np.argmax(scores))
-            start, end = passage.sentences[best]
-            out.append(cite(index, n, passage, start, end, float(scores[best])))
+            chosen = passage.sentences[best]
+            out.append(cite(index, n, passage, chosen.start, chosen.end, float(scores[best])))
         return out
 
 

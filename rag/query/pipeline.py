@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -61,10 +62,12 @@ class Turn:
 
 
 def validate_question(question: str, max_chars: int) -> str:
-    """The question without surrounding white space; QuestionError when it is empty
-    or longer than ``max_chars`` characters. The cheap check, for what is never
-    embedded; a question to answer goes through ``Pipeline.validate`` (tokens too)."""
-    stripped = question.strip()
+    """The question without surrounding white space, in NFC (a question typed in
+    decomposed form is the same question: the embedding model reads code points one by
+    one); QuestionError when it is empty or longer than ``max_chars`` characters. The
+    cheap check, for what is never embedded; a question to answer goes through
+    ``Pipeline.validate`` (tokens too)."""
+    stripped = unicodedata.normalize("NFC", question).strip()
     if not stripped:
         raise QuestionError("the question is empty; ask something about the corpus")
     if len(stripped) > max_chars:
@@ -207,6 +210,12 @@ class Pipeline:
         """The answerer asked when the pipeline does not abstain."""
         return self.llm if self.llm is not None else self.extractive
 
+    def question_language(self, question: str) -> str:
+        """The question's language (rag/text/language.py), a short or unsure question
+        read as one of the corpus's languages or English where the detector gives any
+        of them a chance; ``und`` without letters."""
+        return detect_language(question, allowed=self.index.languages | {"en"})
+
     def search(
         self, question: str, top_k: int | None = None, lang: str | None = None
     ) -> SearchResult:
@@ -246,11 +255,16 @@ class Pipeline:
         ):
             standalone = question  # what was carried over made it too long to embed
         if lang is None:
-            detected = detect_language(question)
-            lang = detected if detected != "und" else None
-        search = self.search(standalone, top_k, lang)
+            lang = self.question_language(question)
+        search = self.search(standalone, top_k, None if lang == "und" else lang)
         answer, support = self._answer_search(
-            standalone, search, lang or "en", conversation_id, listener, started, cancelled
+            standalone,
+            search,
+            "en" if lang == "und" else lang,
+            conversation_id,
+            listener,
+            started,
+            cancelled,
         )
         return Turn(answer, search, standalone, support)
 

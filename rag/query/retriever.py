@@ -27,7 +27,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from rag.config import Settings
 from rag.index.reader import LoadedIndex, supports_latent
 from rag.query.sentences import SentenceScorer, best_statement
-from rag.text.segment import tokenize
+from rag.text.segment import tokens as search_tokens
 from rag.types import ScoredPassage, ScoredSentence, SearchResult, Terms
 
 
@@ -93,6 +93,7 @@ class Retriever:
         self.scorer = scorer or SentenceScorer(index)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._terms: OrderedDict[str, Terms] = OrderedDict()
+        self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self.uses_latent = (
             index.latent is not None
             and settings.fusion_latent_weight > 0
@@ -134,11 +135,22 @@ class Retriever:
 
         return self._remembered(self._terms, question, make)
 
+    def query_tokens(self, question: str) -> tuple[str, ...]:
+        """The question's search tokens (``forms="query"``), cached: ICU word breaking
+        and normalisation cost about as much as everything else retrieval does."""
+        return self._remembered(
+            self._tokens,
+            question,
+            lambda: tuple(search_tokens(question, forms="query", known=self._vocabulary)),
+        )
+
     def forget_queries(self) -> None:
-        """Empty the caches of question vectors and terms (benchmarks measure the model)."""
+        """Empty the caches of question vectors, terms and tokens (benchmarks measure
+        questions never seen)."""
         with self._lock:
             self._vectors.clear()
             self._terms.clear()
+            self._tokens.clear()
 
     def centred(self, dense: dict[str, float], query_vector: np.ndarray) -> dict[str, float]:
         """Dense scores less ``language_centering`` times the question's similarity to
@@ -192,7 +204,7 @@ class Retriever:
         t1 = time.perf_counter()
         timings["embed"] = (t1 - t0) * 1000
         n = self.settings.candidates
-        tokens = tokenize(question)
+        tokens = list(self.query_tokens(question))
         dense = self.centred(dict(self.index.vectors.query(query_vector, n)), query_vector)
         lexical = dict(self.index.lexical.search(tokens, n))
         latent: dict[str, float] = {}
@@ -235,4 +247,5 @@ class Retriever:
             query_terms=terms,
             sentences={pid: scored[pid] for pid in chosen if pid in scored},
             lang=lang,
+            query_tokens=tuple(tokens),
         )

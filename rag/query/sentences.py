@@ -14,7 +14,6 @@ less its language's share of the similarity. The weights are ``ScoringParams``
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -22,46 +21,15 @@ import numpy as np
 
 from rag.index.reader import LoadedIndex
 from rag.query.params import DEFAULT, ScoringParams
-from rag.text.segment import tokenize
-from rag.types import Passage, ScoredSentence, SearchResult, Terms
+from rag.text.language import same_language
+from rag.text.segment import tokens
+from rag.types import Passage, ScoredSentence, SearchResult, Sentence, Terms
 
 BASELINE_SAMPLE = 4096
 """Sentences that estimate a question's baseline similarity to the corpus."""
 TEXT_CACHE = 200_000
-"""Sentences whose search tokens and ``is_minor`` are kept in memory (tokenising is
-most of the cost of scoring a sentence; the cache is emptied when full)."""
-MIN_WORDS = 5
-"""Shorter sentences (headings, clause fragments) are minor."""
-MIN_CJK_CHARS = 12
-
-_SAME_LANGUAGE = {"id": "ms"}
-"""Languages that share their words for this purpose (Indonesian and Malay, which the
-detector also confuses on short questions)."""
-
-
-def _language(code: str) -> str:
-    return _SAME_LANGUAGE.get(code, code)
-
-
-_CLOSERS = "\"'”’»)]\u200f "
-_QUESTION_END = re.compile(r"[?？؟]$")
-_LIST_ITEM = re.compile(r"^\s*(?:[•◦▪‣*–—-]|\d+[.)])\s")
-
-
-def is_minor(text: str) -> bool:
-    """Not a statement: short (a fragment), a question (it asks rather than says) or
-    a heading (ends without punctuation and is not a list item). Minor sentences are
-    quoted only when nothing else is: a title can match a question better than any
-    sentence below it while saying nothing about it. (A piece of a long sentence that
-    the chunker cut at a comma is not minor: demoting those cost XQuAD en->ar answers
-    quoting the gold 0.564 -> 0.510.)"""
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    if (cjk < MIN_CJK_CHARS) if cjk else (len(text.split()) < MIN_WORDS):
-        return True
-    end = text.rstrip(_CLOSERS)
-    if _QUESTION_END.search(end):
-        return True
-    return bool(end) and end[-1].isalnum() and not _LIST_ITEM.match(text)
+"""Sentences whose search tokens are kept in memory (tokenising is most of the cost of
+scoring a sentence; the cache is emptied when full)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +68,8 @@ class Candidate:
 
     @property
     def minor(self) -> bool:
-        """A minor sentence (``is_minor``): quoted only when nothing else is."""
+        """A heading, question, table header or code (``ScoredSentence.minor``):
+        quoted only when nothing else is."""
         return self.sentence.minor
 
 
@@ -122,16 +91,16 @@ class SentenceScorer:
         # a copy in memory: the sentence vectors are memory-mapped, and every question
         # multiplies this sample
         self._baseline_rows = np.array(index.sentence_vectors[::step], dtype=np.float32)
-        self._of_text: dict[int, tuple[frozenset[str], bool]] = {}
+        self._tokens: dict[int, frozenset[str]] = {}
 
-    def of_text(self, row: int, text: str) -> tuple[frozenset[str], bool]:
-        """What depends on the text of sentence ``row`` alone: its distinct search
-        tokens and whether it is minor."""
-        found = self._of_text.get(row)
+    def tokens_of(self, row: int, content: str) -> frozenset[str]:
+        """The distinct search tokens of sentence ``row`` (of its ``content``, both
+        forms as the index has them), cached."""
+        found = self._tokens.get(row)
         if found is None:
-            if len(self._of_text) >= TEXT_CACHE:
-                self._of_text.clear()
-            found = self._of_text[row] = (frozenset(tokenize(text)), is_minor(text))
+            if len(self._tokens) >= TEXT_CACHE:
+                self._tokens.clear()
+            found = self._tokens[row] = frozenset(tokens(content, forms="both"))
         return found
 
     def baseline(self, query_vector: np.ndarray) -> float:
@@ -158,38 +127,36 @@ class SentenceScorer:
         shift = {lang: weight * s for lang, s in similarity.items()}
         return Query(vector, share, terms, shift, lang)
 
-    def sentences(self, passage: Passage) -> Iterator[tuple[int, int, int, str]]:
-        """``(start, end, row, text)`` of each sentence of the passage."""
-        for start, end in passage.sentences:
-            row = self.index.sentence_rows[(passage.doc_id, start, end)]
-            yield (
-                start,
-                end,
-                row,
-                passage.text[start - passage.start_char : end - passage.start_char],
-            )
+    def sentences(self, passage: Passage) -> Iterator[tuple[Sentence, int, str]]:
+        """Each sentence of the passage, with its row of the sentence vectors and its
+        raw text."""
+        for s in passage.sentences:
+            row = self.index.sentence_rows[(passage.doc_id, s.start, s.end)]
+            yield s, row, passage.text[s.start - passage.start_char : s.end - passage.start_char]
 
     def score(self, query: Query, passage: Passage) -> list[ScoredSentence]:
         """Every sentence of the passage, scored for the question."""
         spans = list(self.sentences(passage))
         if not spans:
             return []
-        rows = [row for _, _, row, _ in spans]
+        rows = [row for _, row, _ in spans]
         cosines = np.asarray(self.index.sentence_vectors[rows]) @ query.vector
         latent = np.zeros(len(spans), dtype=np.float32)
         if query.terms is not None and self.index.sentence_terms is not None:
             latent = self.index.sentence_terms.cosine(query.terms, rows)
         out = []
         shift = query.shift.get(passage.lang, 0.0)
-        same = query.lang is not None and _language(passage.lang) == _language(query.lang)
+        same = query.lang is not None and same_language(passage.lang, query.lang)
         params = self.params
         latent_weight = params.same_language_latent if same else params.sentence_latent_weight
-        for (start, end, row, text), cosine, lat in zip(spans, cosines, latent, strict=True):
-            tokens, minor = self.of_text(row, text)
-            overlap = sum(query.share.get(t, 0.0) for t in tokens)
+        for (s, row, text), cosine, lat in zip(spans, cosines, latent, strict=True):
+            words = self.tokens_of(row, s.content)
+            overlap = sum(query.share.get(t, 0.0) for t in words)
             evidence = float(cosine) + params.lexical_weight * overlap
             score = evidence + latent_weight * float(lat) - shift
-            out.append(ScoredSentence(start, end, row, text, evidence, score, minor))
+            out.append(
+                ScoredSentence(s.start, s.end, row, text, evidence, score, s.kind, s.content)
+            )
         return out
 
     def candidates(self, q_tokens: Collection[str], search: SearchResult) -> list[Candidate]:

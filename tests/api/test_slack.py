@@ -214,7 +214,7 @@ def test_url_verification_challenge_is_echoed(slack_live: LiveServer) -> None:
 
 
 def test_corpus_text_cannot_ping_or_plant_links(indexed: Settings, fake_slack: FakeSlack) -> None:
-    (indexed.corpus_dir / "ping.md").write_text(
+    (indexed.corpus_dir / "ping.txt").write_text(
         "<!channel> The Zorbium chip was made by <http://evil.example|DeepSeek> & friends.\n",
         encoding="utf-8",
     )

@@ -62,12 +62,41 @@ def test_bad_span_bounds_are_422(live: LiveServer) -> None:
     assert "start <= end <=" in backwards.json()["detail"]
 
 
-def test_html_view_escapes_the_document(live: LiveServer) -> None:
+def test_html_view_shows_the_document_as_a_reader_sees_it(live: LiveServer) -> None:
     with live.client() as client:
         page = client.get("/v1/sources/page.html", headers={"Accept": "text/html"})
+        raw = client.get(
+            "/v1/sources/page.html", params={"view": "raw"}, headers={"Accept": "text/html"}
+        )
     assert page.headers["content-type"].startswith("text/html")
-    # the article's own markup is shown as text, never rendered
-    assert "<b>boats</b>" not in page.text and "&lt;b&gt;boats&lt;/b&gt;" in page.text
+    # the article's own markup is neither rendered nor shown: its text is
+    assert "<b>boats</b>" not in page.text and "&lt;b&gt;" not in page.text
+    assert "color: red" not in page.text
+    assert "The harbour of Hangzhou &amp; its boats are famous." in page.text
+    # the raw view shows the file, its markup as text, never rendered
+    assert "<b>boats</b>" not in raw.text and "&lt;b&gt;boats&lt;/b&gt;" in raw.text
+
+
+def test_display_view_maps_the_span_and_keeps_the_file_offsets(
+    live: LiveServer, indexed: Settings
+) -> None:
+    text = read_source_text(indexed.corpus_dir, "page.html")
+    start = text.index("The harbour")
+    end = text.index("famous.") + len("famous.")
+    with live.client() as client:
+        params = {"start": start, "end": end, "view": "display", "whole": True}
+        shown = client.get("/v1/sources/page.html", params=params).json()
+        raw = client.get("/v1/sources/page.html", params={"start": start, "end": end}).json()
+        plain = client.get("/v1/sources/notes.md", params={"view": "display"}).json()
+    assert shown["view"] == "display" and raw["view"] == "raw"
+    assert shown["text"] == "The harbour of Hangzhou & its boats are famous."
+    assert shown["before"] == "Harbour page\n\n"
+    assert shown["after"] == "\n\nSecond paragraph about tea."
+    assert raw["text"] == text[start:end] and "<b>boats</b>" in raw["text"]
+    assert (shown["start_char"], shown["end_char"], shown["sha"]) == (start, end, raw["sha"])
+    assert plain["text"] == (
+        "Notes on chips\n\nThe H800 chip was used by DeepSeek. Export controls limit chips."
+    )
 
 
 @pytest.fixture

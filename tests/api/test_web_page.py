@@ -363,3 +363,44 @@ def test_the_chat_page_cookie_is_http_only(browser: Any, site: LiveServer) -> No
         watch.check()
     finally:
         context.close()
+
+
+BAKERY = (
+    "<!doctype html><html><head><title>Elm Street Caf&eacute; &amp; Bakery</title>"
+    "<script>document.title = 'hijacked';</script></head><body>\n"
+    "<p>The caf&eacute; &amp; bakery on <b>Elm Street</b> bakes 120 sourdough loaves "
+    "every morning.</p>\n<p>It opens at seven.</p>\n</body></html>\n"
+)
+
+
+@pytest.fixture(scope="module")
+def html_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("html-site")
+    corpus = write_corpus(root, {"bakery.html": BAKERY})
+    settings = make_settings(root, corpus, abstain_threshold=-1.0)
+    build(settings)
+    server = serve(settings)
+    yield server
+    server.stop()
+
+
+def test_an_html_source_reads_as_text_with_its_span_highlighted(
+    browser: Any, html_site: LiveServer
+) -> None:
+    context, page, watch = open_page(browser, html_site)
+    try:
+        page.wait_for_selector("#corpus:not(:empty)")
+        answer = ask(page, "How many loaves does the bakery on Elm Street bake?")
+        sentence = "The café & bakery on Elm Street bakes 120 sourdough loaves every morning."
+        assert answer.locator(".answer-text").inner_text().startswith(sentence)
+        assert answer.locator(".sources q").first.inner_text() == sentence
+        answer.locator(".answer-text a.cite").first.click()
+        mark = page.locator("#viewer-text mark")
+        mark.wait_for()
+        assert mark.text_content() == sentence
+        shown = page.locator("#viewer-text").text_content()
+        assert shown.startswith("Elm Street Café & Bakery") and "It opens at seven." in shown
+        assert "<" not in shown and "&eacute;" not in shown and "hijacked" not in shown
+        watch.check()
+    finally:
+        context.close()

@@ -27,7 +27,7 @@ from rag.query.chat import ChatService
 from rag.query.params import DEFAULT
 from rag.query.retriever import Retriever
 from rag.text.language import detect_language
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 from rag.types import Answer, Passage, SearchResult
 from tests.conftest import ROOT
 
@@ -183,7 +183,7 @@ def test_sentence_latent_terms_raise_the_sentence_that_answers(
     scorer = pipeline.abstention.scorer
 
     def lead(item: EvalItem, found: SearchResult) -> float | None:
-        candidates = scorer.candidates(set(tokenize(item.question)), found)
+        candidates = scorer.candidates(set(tokens(item.question, forms="query")), found)
         candidates = [c for c in candidates if not c.minor] or candidates
         holds = [
             answers(c.passage, item.expected_sources, item.expected_evidence)

@@ -6,7 +6,7 @@ import pytest
 
 from rag.index import chunking, corpus
 from rag.index.chunking import count_tokens, pack, split
-from rag.text.segment import split_sentences
+from rag.text.segment import segments
 from tests.conftest import SEEDS
 
 
@@ -21,17 +21,19 @@ def test_every_passage_of_every_seed_is_the_file_text_at_its_offsets(
         assert p.text == raw[p.start_char : p.end_char]
         assert p.start_line == raw.count("\n", 0, p.start_char) + 1
         assert p.end_line == raw.count("\n", 0, p.end_char - 1) + 1
-        for s, e in p.sentences:
-            assert p.start_char <= s < e <= p.end_char
+        for s in p.sentences:
+            assert p.start_char <= s.start < s.end <= p.end_char
+            assert s.content and s.kind
     # nothing is dropped: every non-space character of every sentence is in a passage
     # (a sentence over the budget is split, so its pieces may sit in different passages)
     covered = [False] * len(raw)
     for p in passages:
         covered[p.start_char : p.end_char] = [True] * (p.end_char - p.start_char)
-    for s, e in split_sentences(doc.plain):
-        missing = [i for i in range(s, e) if not covered[i] and not raw[i].isspace()]
-        assert not missing, (s, e, missing[:5])
-    assert passages[0].start_char == split_sentences(doc.plain)[0][0]
+    found = segments(raw, "text", doc.lang)
+    for seg in found:
+        missing = [i for i in range(seg.start, seg.end) if not covered[i] and not raw[i].isspace()]
+        assert not missing, (seg.start, seg.end, missing[:5])
+    assert passages[0].start_char == found[0].start
     assert passages[-1].end_char == len(raw.rstrip())
 
 
@@ -50,9 +52,9 @@ def test_a_sentence_over_twice_the_budget_is_cut_at_clause_marks(tmp_path: Path)
     assert len(passages) > 1
     for p in passages:
         assert p.text == sentence[p.start_char : p.end_char]
-        for s, e in p.sentences:
-            assert count_tokens(sentence[s:e]) <= 60 * chunking.LONG_SENTENCE
-            assert sentence[e - 1] in "،."  # cut after a clause mark, not inside one
+        for s in p.sentences:
+            assert count_tokens(sentence[s.start : s.end]) <= 60 * chunking.LONG_SENTENCE
+            assert sentence[s.end - 1] in "،."  # cut after a clause mark, not inside one
 
 
 def test_a_sentence_between_the_budget_and_twice_it_stays_whole(tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_a_sentence_between_the_budget_and_twice_it_stays_whole(tmp_path: Path) 
     path = tmp_path / "long.txt"
     path.write_text(text, encoding="utf-8")
     passages = split(corpus.read_document(path, "long.txt"), max_tokens=60, overlap_tokens=10)
-    spans = [text[s:e] for p in passages for s, e in p.sentences]
+    spans = [text[s.start : s.end] for p in passages for s in p.sentences]
     assert long in spans  # one sentence, in a passage of its own
     assert [p.text for p in passages if long in p.text] == [long]
 

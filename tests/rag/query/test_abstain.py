@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
-from rag.query.abstain import Abstention, refusal
+from rag.query.abstain import (
+    Abstention,
+    asks_quantity,
+    message,
+    messages,
+    refusal,
+    states_quantity,
+)
 from rag.query.retriever import Retriever
 from rag.query.sentences import SentenceScorer
 from tests.conftest import MemoryIndex
@@ -70,3 +79,43 @@ def test_a_refusal_cites_nothing_in_the_question_language(
     draft = refusal(judge.decide(question, retriever.search(question)), lang)
     assert draft.abstained and draft.citations == [] and draft.text == text
     assert draft.warnings == ["unknown_term: h900"]
+
+
+XQUAD_LANGUAGES = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
+REQUIRED_LANGUAGES = [*XQUAD_LANGUAGES, "ms", "id", "ja", "ko", "fr", "pt", "it", "nl", "pl"]
+REQUIRED_LANGUAGES += ["fa", "he", "ur", "bn", "sw"]
+
+
+def test_the_abstain_message_speaks_every_language_a_user_may_ask_in() -> None:
+    table = messages()["abstain"]
+    assert set(REQUIRED_LANGUAGES) <= set(table)
+    assert len(set(table.values())) == len(table)  # no language left in another's words
+    assert message("abstain", "de") == "Die Dokumente beantworten diese Frage nicht."
+    assert message("abstain", "und") == message("abstain", "xx") == table["en"]
+
+
+def test_malay_and_indonesian_fall_back_to_each_other_before_english(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = {"abstain": {"en": "No.", "ms": "Tidak (ms)."}}
+    monkeypatch.setattr("rag.query.abstain.messages", lambda: table)
+    assert message("abstain", "id") == "Tidak (ms)."
+    table["abstain"] = {"en": "No.", "id": "Tidak (id)."}
+    assert message("abstain", "ms") == "Tidak (id)."
+    table["abstain"] = {"en": "No."}
+    assert message("abstain", "ms") == "No."
+
+
+def test_a_quantity_question_is_recognised_in_any_normal_form() -> None:
+    for question in (
+        "Bệnh viện có bao nhiêu giường?",
+        "Benh vien co bao nhieu giuong?",
+        unicodedata.normalize("NFD", "Bệnh viện có bao nhiêu giường?"),
+        "كَمْ عدد الأسرة؟",
+        "HOW MANY beds?",
+    ):
+        assert asks_quantity(question), question
+    assert states_quantity("Bệnh viện có sáu trăm giường.")  # six hundred
+    assert not states_quantity("Sau đó bệnh viện mở cửa.")  # "then": no quantity
+    assert states_quantity("يضم المستشفى مِئَة سرير") and not states_quantity("الحكومية")
+    assert states_quantity("１５ beds") and states_quantity("١٥ سريرا")

@@ -12,7 +12,7 @@ from rag.index.corpus import read_source_text
 from rag.query.chat import ChatService
 from rag.query.conversation import LOCAL_OWNER, ConversationStore
 from rag.query.pipeline import validate_question
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 from tests.conftest import fill
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
@@ -133,7 +133,9 @@ def test_a_heading_is_quoted_only_when_nothing_else_is(tmp_path) -> None:
     service = ChatService(s)
     question = "Who hires Longjing tea pickers every spring?"
     search = service.pipeline.search(question)
-    ranked = service.pipeline.extractive.scorer.candidates(set(tokenize(question)), search)
+    ranked = service.pipeline.extractive.scorer.candidates(
+        set(tokens(question, forms="query")), search
+    )
     heading = next(c for c in ranked if c.minor)
     statement = next(c for c in ranked if not c.minor)
     assert heading.score > statement.score

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag.query.extractive import ExtractiveAnswerer
 from rag.query.retriever import Retriever
-from rag.text.segment import tokenize
+from rag.text.segment import tokens
 from tests.conftest import MemoryIndex
 
 
@@ -33,7 +33,7 @@ def test_a_statement_is_quoted_before_a_heading_that_matches_better(memory: Memo
     answerer, retriever = answerer_and_retriever(memory)
     question = "Who hires Longjing tea pickers every spring?"
     search = retriever.search(question)
-    ranked = answerer.scorer.candidates(set(tokenize(question)), search)
+    ranked = answerer.scorer.candidates(set(tokens(question, forms="query")), search)
     heading = next(c for c in ranked if c.minor)
     statement = next(c for c in ranked if not c.minor)
     assert heading.sentence.text == "Who Hires Longjing Tea Pickers Every Spring"
@@ -66,7 +66,7 @@ def test_the_same_fact_twice_in_one_file_is_quoted_once(memory: MemoryIndex) -> 
     answerer, retriever = answerer_and_retriever(memory)
     question = "How often does the harbour master of Hangzhou count the fishing boats?"
     search = retriever.search(question)
-    first, second = answerer.scorer.candidates(set(tokenize(question)), search)[:2]
+    first, second = answerer.scorer.candidates(set(tokens(question, forms="query")), search)[:2]
     assert first.doc_id == second.doc_id == "harbour.md"
     assert abs(first.score - second.score) < answerer.params.margin / 2
     draft = answerer.answer(question, search, "en")

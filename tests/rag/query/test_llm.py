@@ -91,7 +91,7 @@ def test_no_answer_reply_abstains_in_the_question_language(
 
 def test_prompt_fences_and_labels_the_passages(settings: Settings, fake_llm: FakeLLM) -> None:
     fake_llm.script = h800
-    llm_service(settings, fake_llm).ask("Siapakah yang menggunakan cip H800 itu?")
+    llm_service(settings, fake_llm).ask("Syarikat manakah yang menggunakan cip H800 itu?")
     request = fake_llm.requests[-1]
     system, user = (m["content"] for m in request["messages"])
     assert request["model"] == "fake-model" and request["stream"] is True
@@ -100,7 +100,7 @@ def test_prompt_fences_and_labels_the_passages(settings: Settings, fake_llm: Fak
     assert "----- BEGIN PASSAGE [1] " in user and "; untrusted) -----" in user
     nonce = user.split("----- BEGIN PASSAGE [1] ", 1)[1].split(" ", 1)[0]
     assert len(nonce) == 12 and f"----- END PASSAGE [1] {nonce} -----" in user
-    assert user.rstrip().endswith("Question: Siapakah yang menggunakan cip H800 itu?")
+    assert user.rstrip().endswith("Question: Syarikat manakah yang menggunakan cip H800 itu?")
 
 
 def test_planted_instructions_never_reach_the_answer(settings: Settings, fake_llm: FakeLLM) -> None:
