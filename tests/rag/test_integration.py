@@ -367,7 +367,10 @@ def test_off_topic_questions_abstain_in_their_language(service: ChatService) -> 
     for question, answer in abstained:
         assert answer.citations == []
         assert answer.answer == message("abstain", detect_language(question))
-    assert {detect_language(q) for q, _ in abstained} >= {"en", "ms", "ar", "zh"}
+    # Malay and Indonesian share most words: a short question is either (both refuse
+    # in the same words, rag/prompts/messages.json)
+    found = {"ms" if (lang := detect_language(q)) == "id" else lang for q, _ in abstained}
+    assert found >= {"en", "ms", "ar", "zh"}
 
 
 def test_follow_up_retrieves_the_v3_cost_passage(service: ChatService) -> None:
