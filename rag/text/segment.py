@@ -49,7 +49,7 @@ from typing import Literal
 from icu4py.breakers import BaseBreaker, SentenceBreaker, WordBreaker
 
 from rag.text.normalise import nfc, normalise, normalise_number
-from rag.text.structure import MARKUP, Block, Format, blocks, markdown
+from rag.text.structure import MARKUP, Block, Format, blocks, markdown, trim
 from rag.types import Sentence, Span
 
 __all__ = [
@@ -318,14 +318,6 @@ def _clauses(text: str, span: Span, budget: int) -> list[Span]:
     return out
 
 
-def _trim(text: str, start: int, end: int) -> Span:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def _has_word(text: str, start: int, end: int) -> bool:
     return any(ch.isalnum() for ch in text[start:end])
 
@@ -341,7 +333,7 @@ def _unit_sentences(
     for cut in [*cuts, end]:
         while start < cut < end and text[cut - 1] in _OPENERS:
             cut -= 1  # UAX #29 counts an opening bracket after "。" as closing it
-        s, e = _trim(text, piece, cut)
+        s, e = trim(text, piece, cut)
         piece = cut
         if s >= e:
             continue
@@ -357,7 +349,7 @@ def _unit_sentences(
             spans.append((s if opening is None else opening, e))
             opening = None
     if opening is not None:
-        spans.append(_trim(text, opening, end))
+        spans.append(trim(text, opening, end))
     return [c for span in spans for c in _clauses(text, span, budget)]
 
 
@@ -461,7 +453,7 @@ def segments(
             continue
         header = []
         for u, unit in enumerate(units):
-            span = _trim(text, unit[0][0], unit[-1][1])
+            span = trim(text, unit[0][0], unit[-1][1])
             if block.kind in ("code", "heading"):
                 out.append(Segment(*span, block.kind, display(text, *span, fmt), index))
                 first = False

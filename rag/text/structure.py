@@ -64,7 +64,8 @@ def _line_spans(text: str) -> list[Span]:
     return spans
 
 
-def _trim(text: str, start: int, end: int) -> Span:
+def trim(text: str, start: int, end: int) -> Span:
+    """``(start, end)`` narrowed past white space at both ends (offsets into ``text``)."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -81,7 +82,7 @@ _SETEXT = re.compile(r"[ \t]*(?:=+|-+)[ \t]*$")
 
 def _cells(text: str, start: int, end: int) -> list[Span]:
     """Cell spans of a pipe-table row ``text[start:end]`` (an escaped ``\\|`` is text)."""
-    row_start, row_end = _trim(text, start, end)
+    row_start, row_end = trim(text, start, end)
     bars = [i for i in range(row_start, row_end) if text[i] == "|" and text[i - 1] != "\\"]
     if bars and bars[0] == row_start:
         bars = bars[1:]
@@ -90,7 +91,7 @@ def _cells(text: str, start: int, end: int) -> list[Span]:
         bars = bars[:-1]
         row_end -= 1
     cuts = [row_start - 1, *bars, row_end]
-    return [_trim(text, cuts[i] + 1, cuts[i + 1]) for i in range(len(cuts) - 1)]
+    return [trim(text, cuts[i] + 1, cuts[i + 1]) for i in range(len(cuts) - 1)]
 
 
 def _unquote(text: str, spans: list[Span], quoted: bool) -> list[Span]:
@@ -144,7 +145,7 @@ def markdown_blocks(text: str, fmt: Format = "markdown") -> list[Block]:
         elif token.type == "tr_open":
             s, e = _unquote(text, spans[:1], quoted)[0]
             kind: BlockKind = "table_header" if header else "table_row"
-            found.append(Block(kind, [_trim(text, s, e)], cells=_cells(text, s, e)))
+            found.append(Block(kind, [trim(text, s, e)], cells=_cells(text, s, e)))
         elif token.type == "fence":
             found.append(Block("code", spans[1:-1] if len(spans) > 2 else []))
         elif token.type == "html_block":
@@ -194,7 +195,7 @@ def html_blocks(text: str, start: int = 0, end: int | None = None) -> list[Block
 
     def flush() -> None:
         nonlocal runs, hard
-        spans = [s for s in (_trim(text, a, b) for a, b in runs) if s[0] < s[1]]
+        spans = [s for s in (trim(text, a, b) for a, b in runs) if s[0] < s[1]]
         if spans and row is None:
             breaks = [h for h in hard if spans[0][0] < h]
             found.append(Block(_html_kind(stack), spans, hard=breaks, flow=True))
