@@ -67,7 +67,7 @@ holds the gold 0.6514 at 0 -> 0.6518 at 0.3 -> 0.6525 at 0.5 -> 0.6526 at 0.7 ->
 at 1.0, no language pair down by more than 0.0034 at 0.5 (XQuAD's sentences seldom
 refer back: what it shows is that the gain costs nothing elsewhere)."""
 CONTEXT_CACHE = 100_000
-"""Sentences whose context is kept in memory (emptied when full)."""
+"""Sentences whose context and statements are kept in memory (each emptied when full)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class ExtractiveAnswerer:
         """What the candidate's sentence states (``answer_types.statements``), cached."""
         found = self._statements.get(cand.sentence.row)
         if found is None:
-            if len(self._statements) >= 100_000:
+            if len(self._statements) >= CONTEXT_CACHE:
                 self._statements.clear()
             found = self._statements[cand.sentence.row] = statements(cand.sentence.content)
         return found
