@@ -265,9 +265,11 @@ class ExtractiveAnswerer:
         retrieval they come from: its question, vector and tokens) by ``prefer``:
         each sentence as a reader sees it (its citation's ``text``: entities decoded,
         markup dropped, a table row with its header), followed by its marker;
-        ``support`` is passed through. Quoting nothing gives an empty answer (the
-        pipeline then abstains)."""
-        chosen = self.select(self.prefer(ranked, search))
+        ``support`` is passed through. A citation's ``score`` is the scorer's (the
+        re-reading chooses, it does not re-score). Quoting nothing gives an empty
+        answer (the pipeline then abstains)."""
+        scored = {c.sentence.row: c for c in ranked}
+        chosen = [scored[c.sentence.row] for c in self.select(self.prefer(ranked, search))]
         citations = [self.citation(i, c) for i, c in enumerate(chosen, start=1)]
         body = " ".join(f"{c.text or ' '.join(c.quote.split())} [{c.n}]" for c in citations)
         return Draft(body, citations, False, support=support)
