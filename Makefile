@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense index eval eval-guard screenshots first-answer clean
+.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense fit-answer-types index eval eval-guard screenshots first-answer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-xquad: $(STAMP)
 ## fit-condense: fit the follow-up relatedness test on XQuAD -> rag/query/condense.json (~5 min)
 fit-condense: $(STAMP)
 	$(BIN)/python bench/fit_condense.py
+
+## fit-answer-types: fit the answer-type classifier on XQuAD -> rag/query/answer_types.json (~4 min)
+fit-answer-types: $(STAMP)
+	$(BIN)/python bench/fit_answer_types.py
 
 ## bench-followups: the follow-up conversations of evals/followups, condensed before and after
 bench-followups: $(STAMP)

@@ -369,14 +369,17 @@ class Pipeline:
         if decision.abstain:
             return refusal(decision, lang)
         if self.llm is None:
-            return self.extractive.quote(decision.candidates, decision.support)
+            return self.extractive.quote(decision.candidates, decision.support, search)
         try:
             draft = self.llm.answer(question, search, lang, on_delta, cancelled)
         except AnswerUnusable as unusable:
-            return self.fallback(decision, unusable.warning)
+            return self.fallback(decision, unusable.warning, search)
         return replace(draft, support=decision.support)
 
-    def fallback(self, decision: Decision, warning: str) -> Draft:
-        """The extractive answer in place of an LLM's, with ``warning`` first."""
-        draft = self.extractive.quote(decision.candidates, decision.support)
+    def fallback(
+        self, decision: Decision, warning: str, search: SearchResult | None = None
+    ) -> Draft:
+        """The extractive answer in place of an LLM's (to what ``search`` retrieved),
+        with ``warning`` first."""
+        draft = self.extractive.quote(decision.candidates, decision.support, search)
         return replace(draft, mode="extractive-fallback", warnings=[warning, *draft.warnings])

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.index.build import in_memory
+from rag.query.answer_types import TYPES, AnswerTypes
 from rag.query.extractive import ExtractiveAnswerer
 from rag.query.retriever import Retriever
 from rag.text.segment import tokens
-from tests.conftest import MemoryIndex
+from tests.conftest import MemoryIndex, documents, make_settings
+from tests.fakes import DIM, HashEmbedding
 
 
 def answerer_and_retriever(
@@ -73,12 +81,105 @@ def test_the_same_fact_twice_in_one_file_is_quoted_once(memory: MemoryIndex) -> 
     assert [c.source for c in draft.citations] == ["harbour.md"]
 
 
-def test_a_quantity_question_quotes_only_sentences_stating_one(memory: MemoryIndex) -> None:
+def always(kind: str, p: float = 0.9) -> AnswerTypes:
+    """A classifier that gives every question type ``kind`` with probability ``p`` (the
+    rest spread over the other types): the fitted one belongs to the real model."""
+    rest = (1 - p) / (len(TYPES) - 1)
+    bias = np.log(np.array([p if t == kind else rest for t in TYPES], dtype=np.float32))
+    return AnswerTypes(TYPES, np.zeros((len(TYPES), DIM), np.float32), bias, "hash-bag-512")
+
+
+PLACES = {
+    "ridgeway.md": "Ridgeway Hospital\n\n"
+    "Ridgeway Hospital in Carlow opened in 1962 and has beds.\n"
+    "The hospital has 640 beds.\n",
+    "lakeside.md": "Lakeside Clinic\n\nLakeside Clinic opened in 2004.\nThe clinic has 45 beds.\n",
+}
+"""Two places: in each file, a sentence naming the place and a year, then one stating
+a count that names the place only as "the hospital" / "the clinic"."""
+
+
+def places(tmp_path: Path, files: dict[str, str] = PLACES) -> tuple[ExtractiveAnswerer, Retriever]:
+    embedding = HashEmbedding()
+    settings = make_settings(tmp_path, tmp_path / "corpus", abstain_threshold=-1.0)
+    index = in_memory(documents(files, tmp_path / "corpus"), embedding)
+    answerer = ExtractiveAnswerer(index, settings)
+    return answerer, Retriever(index, embedding, settings, answerer.scorer)
+
+
+def first_quote(answerer: ExtractiveAnswerer, retriever: Retriever, question: str) -> str:
+    draft = answerer.answer(question, retriever.search(question), "en")
+    return draft.citations[0].quote
+
+
+def test_a_quantity_question_prefers_a_count_to_a_year(tmp_path: Path) -> None:
+    """Two sentences that score the same (the year's first, in file order): a quantity
+    question quotes the count first, a time question the year."""
+    files = {"beds.md": "Hospital beds since 1962. Hospital beds total 640.\n"}
+    answerer, retriever = places(tmp_path, files)
+    question = "How many hospital beds?"
+    assert answerer.types is None  # no classifier for the fake embedding's vectors
+    assert first_quote(answerer, retriever, question) == "Hospital beds since 1962."
+    answerer.types = always("quantity")
+    assert first_quote(answerer, retriever, question) == "Hospital beds total 640."
+    answerer.types = always("time")
+    assert first_quote(answerer, retriever, question) == "Hospital beds since 1962."
+
+
+def test_the_type_is_a_preference_that_never_empties_an_answer(memory: MemoryIndex) -> None:
+    """The harbour passage states no quantity: its best sentence is still quoted
+    (whether to answer at all is abstention's call, rag/query/abstain.py)."""
     answerer, retriever = answerer_and_retriever(memory)
+    answerer.types = always("quantity")
+    question = "How many boats does the harbour master count?"
+    draft = answerer.answer(question, retriever.search(question, top_k=1), "en")
+    assert [c.source for c in draft.citations] == ["harbour.md"]
     question = "How many pickers work for the Longjing tea cooperative?"
     draft = answerer.answer(question, retriever.search(question), "en")
     assert draft.citations and all("300" in c.quote for c in draft.citations)
-    # the harbour passage alone states no quantity: nothing to quote
-    question = "How many boats does the harbour master count?"
-    empty = answerer.answer(question, retriever.search(question, top_k=1), "en")
-    assert empty.citations == [] and empty.text == ""
+
+
+def test_a_sentence_that_refers_back_is_read_with_its_subject(tmp_path: Path) -> None:
+    """ "The clinic has 45 beds" does not name Lakeside; its title and the sentence
+    before it do: asked about Lakeside's beds, it outranks the hospital's (which says
+    "beds" as often), and the quote is the sentence itself."""
+    answerer, retriever = places(tmp_path)
+    question = "Lakeside beds?"
+    search = retriever.search(question)
+    ranked = answerer.scorer.candidates(set(search.query_tokens), search)
+    score = {c.sentence.content: c.score for c in ranked}
+    preferred = {c.sentence.content: c.score for c in answerer.prefer(ranked, search)}
+    clinic, hospital = "The clinic has 45 beds.", "The hospital has 640 beds."
+    assert score[clinic] == pytest.approx(score[hospital], abs=0.02)
+    assert preferred[clinic] > preferred[hospital] + 0.02
+    quote = first_quote(answerer, retriever, question)
+    assert quote == clinic
+
+
+def test_alike_sentences_with_other_numbers_are_two_facts(tmp_path: Path) -> None:
+    """Three files say nearly the same words (their embeddings are over the
+    corroboration threshold); two state 45 beds and 310 staff, one 640 and 2,100:
+    those two corroborate each other, the third is another fact, never cited as the
+    same thing."""
+    common = "city clinic near the old boating lake in Carlow has {} beds and employs {} staff"
+    files = {
+        "a.md": f"The {common.format(45, 310)} on its wards.\n",
+        "b.md": f"The {common.format(640, '2,100')} on its wards.\n",
+        "c.md": f"The {common.format(45, 310)} on its wards in total.\n",
+    }
+    answerer, retriever = places(tmp_path, files)
+    question = "How many beds does the city clinic near the old boating lake have?"
+    search = retriever.search(question)
+    ranked = answerer.scorer.candidates(set(search.query_tokens), search)
+    row = {c.doc_id: c.sentence.row for c in ranked}
+    vectors = answerer.index.sentence_vectors
+    assert float(vectors[row["a.md"]] @ vectors[row["b.md"]]) >= answerer.params.corroboration
+    same = answerer.says_the_same(ranked)
+    at = {c.doc_id: i for i, c in enumerate(ranked)}
+    assert same(at["a.md"], at["c.md"]) and not same(at["a.md"], at["b.md"])
+    # asked with one of the numbers, the sentence stating it comes first, and only the
+    # sentences stating the same numbers are cited beside it
+    for staff, expected in (("310", {"a.md", "c.md"}), ("2,100", {"b.md"})):
+        asked = f"Does the city clinic near the old boating lake with {staff} staff have beds?"
+        cited = {c.source for c in answerer.answer(asked, retriever.search(asked), "en").citations}
+        assert cited == expected, staff
