@@ -67,7 +67,11 @@ def _serve(args: argparse.Namespace) -> int:
             # (/readyz says what is wrong when nothing can be served)
             print(f"error: {exc}", file=sys.stderr, flush=True)
     url = f"http://{settings.host}:{settings.port}"
-    print(f"serving on {url}: the chat page at {url}/, the API docs at /docs", flush=True)
+    print(
+        f"serving on {url}: open {url}/ in a browser to ask questions; the API docs are at "
+        f"{url}/docs; Ctrl-C stops",
+        flush=True,
+    )
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
     return 0
 

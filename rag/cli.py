@@ -220,7 +220,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False) -> None:
     """Build or update the index, with a progress bar on a terminal and the report."""
     from rag.index.build import build
+    from rag.index.corpus import iter_files
 
+    if not as_json and settings.corpus_dir.is_dir():
+        files = sum(1 for _ in iter_files(settings.corpus_dir))
+        print(
+            f"indexing {files} files of {settings.corpus_dir} into {settings.index_dir}: only "
+            "new or changed files are embedded (the first time: a few minutes per 100 kB "
+            "of text on 2 cores)",
+            file=sys.stderr,
+            flush=True,
+        )
     with progress_bar("embedding", not as_json) as progress:
         report = build(settings, rebuild=rebuild, progress=progress)
     if as_json:
