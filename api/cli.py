@@ -87,7 +87,7 @@ def _slack(args: argparse.Namespace) -> int:
     if settings.slack_bot_token is None or settings.slack_app_token is None:
         raise ConfigError(
             "Socket Mode needs SLACK_BOT_TOKEN (xoxb-...) and SLACK_APP_TOKEN (xapp-..., "
-            "with the connections:write scope); see the README's Slack section"
+            "with the connections:write scope); see docs/slack.md"
         )
     if not args.no_index:
         cli.build_index(settings)

@@ -44,7 +44,7 @@ examples:
   rag serve --port 8000                       index if needed, then serve HTTP (/docs)
   rag slack                                   the Slack bot over Socket Mode
 
-settings come from RAG_* environment variables or .env (see README), e.g.
+settings come from RAG_* environment variables or .env (.env.example lists them), e.g.
   RAG_CORPUS_DIR=seeds RAG_INDEX_DIR=var/index RAG_TOP_K=5
 """
 
@@ -228,7 +228,6 @@ def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False
             f"indexing {files} files of {settings.corpus_dir} into {settings.index_dir}: only "
             "new or changed files are embedded (the first time: a few minutes per 100 kB "
             "of text on 2 cores)",
-            file=sys.stderr,
             flush=True,
         )
     with progress_bar("embedding", not as_json) as progress:

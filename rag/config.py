@@ -344,8 +344,8 @@ def env_example() -> str:
         "# Every setting of rag-citations, at its default, commented out. Copy this file to",
         "# .env (read from the working directory) and uncomment what you change;",
         "# RAG_* environment variables override .env. Generated from rag/config.py by",
-        "# `make env-example` (a test keeps it in sync); the README's Settings table says",
-        "# more. Lists are comma-separated; a setting with no value is unset (its default).",
+        "# `make env-example` (a test keeps it in sync); docs/settings.md says more.",
+        "# Lists are comma-separated; a setting with no value is unset (its default).",
     ]
     for name, field in Settings.model_fields.items():
         meaning = _first_sentence(field.description or name)

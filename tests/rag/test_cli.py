@@ -164,7 +164,7 @@ def test_serve_on_a_port_in_use_exits_8_naming_it_before_indexing(
 
 def test_help_loads_no_engine_module() -> None:
     """``rag --help`` and ``rag ask --help`` import neither pydantic nor the engine
-    (measured in the README: they are what makes a help slow)."""
+    (measured in docs/cli.md: they are what makes a help slow)."""
     code = (
         "import sys\nfrom api.cli import main\n"
         "for argv in (['--help'], ['ask', '--help']):\n"
