@@ -291,8 +291,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if line in {"/help", "/?"}:
                 print(CHAT_HELP, flush=True)
                 continue
-            if line.startswith("/") and len(line.split()) == 1:
-                print(f"unknown command {line}; /help lists them", file=sys.stderr)
+            if line.startswith("/"):
+                print(f"unknown command {line.split()[0]}; /help lists them", file=sys.stderr)
                 continue
             try:
                 answer = service.ask(line, conversation)

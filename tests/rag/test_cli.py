@@ -106,11 +106,14 @@ def test_chat_help_lists_the_commands_and_is_never_a_question(
 
     main(["index"])
     capsys.readouterr()
-    monkeypatch.setattr("sys.stdin", io.StringIO("/help\n/bogus\nWhich chip, the H800?\n"))
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("/help\n/bogus\n/what about chips?\nWhich chip, the H800?\n")
+    )
     assert main(["chat"]) == 0
     captured = capsys.readouterr()
     assert all(f"  {c}" in captured.out for c in ("/help", "/new", "/quit"))
     assert "unknown command /bogus; /help lists them" in captured.err
+    assert "unknown command /what; /help lists them" in captured.err
     assert captured.out.count("[1] ") == 1  # one answer: the question's
 
 
