@@ -4,17 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense fit-answer-types index eval eval-guard screenshots first-answer clean
+.PHONY: serve env-example chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense fit-answer-types index eval eval-guard screenshots first-answer clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "make: installing the project and its dependencies into $(VENV) (pip install -e '.[dev]'; a few minutes the first time)"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+	@echo "make: $(VENV) is ready"
 
 ## serve: the HTTP service on 127.0.0.1:8000 (builds or updates the index of seeds/ first)
 serve: $(STAMP)
-	$(BIN)/rag serve
+	@echo "make: starting rag serve (it indexes seeds/ first when needed, then prints the URL to open)"
+	@$(BIN)/rag serve
+
+## env-example: write .env.example from rag/config.py (a test checks it is in sync)
+env-example: $(STAMP)
+	$(BIN)/python -m rag.config > .env.example
 
 ## chat: interactive chat in the terminal over seeds/ (builds the index if needed)
 chat: $(STAMP)

@@ -51,10 +51,11 @@ async def answer_turn(
     top_k: int | None = None,
     history: list[str] | None = None,
     owner: str = LOCAL_OWNER,
+    instructions: str | None = None,
 ) -> tuple[Answer, SearchResult]:
     """Answer in a worker thread (embedding and search block), with citation URLs,
-    and what retrieval found."""
-    respond = partial(service.respond, history=history, owner=owner)
+    and what retrieval found. ``instructions`` go to the LLM (``ChatService.respond``)."""
+    respond = partial(service.respond, history=history, owner=owner, instructions=instructions)
     turn = await run_in_threadpool(respond, message, conversation_id, top_k)
     return _finish(state, turn.answer), turn.search
 
@@ -83,6 +84,7 @@ async def stream(
     top_k: int | None = None,
     history: list[str] | None = None,
     owner: str = LOCAL_OWNER,
+    instructions: str | None = None,
 ) -> AsyncIterator[Event]:
     """``("citations", [Citation])``, ``("delta", str)``... as the engine produces
     them, then ``("done", Answer)``, or ``("error", Problem dict)`` if answering fails
@@ -99,7 +101,12 @@ async def stream(
             loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
 
     respond = partial(
-        service.respond, history=history, listener=listener, owner=owner, cancelled=cancelled
+        service.respond,
+        history=history,
+        listener=listener,
+        owner=owner,
+        cancelled=cancelled,
+        instructions=instructions,
     )
     work = asyncio.ensure_future(run_in_threadpool(respond, message, conversation_id, top_k))
     work.add_done_callback(_abandoned)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
 from rag import cli
-from rag.errors import DiskFullError, IndexCorruptError
+from rag.errors import ConfigError, DiskFullError, IndexCorruptError, PortInUseError
 
 
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +19,33 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-index", action="store_true", help="serve the published index as it is"
     )
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (SO_REUSEADDR, as uvicorn binds), for
+    uvicorn to listen on. Bound before the index is built, so a taken port fails at
+    once: PortInUseError (exit code 8) names it; ConfigError for an address this
+    machine does not have or a port it may not use."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is in use (another `rag serve`?); stop it or "
+                "choose another port with --port or RAG_PORT"
+            ) from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -30,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.server import uvicorn_config
 
     settings = cli.settings_from(host=args.host, port=args.port)
+    sock = listening_socket(settings.host, settings.port)
     if not args.no_index:
         try:
             cli.build_index(settings)
@@ -37,8 +67,12 @@ def _serve(args: argparse.Namespace) -> int:
             # (/readyz says what is wrong when nothing can be served)
             print(f"error: {exc}", file=sys.stderr, flush=True)
     url = f"http://{settings.host}:{settings.port}"
-    print(f"serving on {url}: the chat page at {url}/, the API docs at /docs", flush=True)
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    print(
+        f"serving on {url}: open {url}/ in a browser to ask questions; the API docs are at "
+        f"{url}/docs; Ctrl-C stops",
+        flush=True,
+    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
     return 0
 
 
@@ -53,7 +87,7 @@ def _slack(args: argparse.Namespace) -> int:
     if settings.slack_bot_token is None or settings.slack_app_token is None:
         raise ConfigError(
             "Socket Mode needs SLACK_BOT_TOKEN (xoxb-...) and SLACK_APP_TOKEN (xapp-..., "
-            "with the connections:write scope); see the README's Slack section"
+            "with the connections:write scope); see docs/slack.md"
         )
     if not args.no_index:
         cli.build_index(settings)

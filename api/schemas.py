@@ -162,17 +162,62 @@ class ChatMessage(BaseModel):
         return " ".join(p.text for p in self.content if p.type == "text" and p.text)
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+    """A last chunk with ``usage`` and no choices before ``data: [DONE]``."""
+
+
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(description="The model GET /v1/models lists; any other is 404")
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The last one is the question (a user message); earlier user "
+        "messages are the conversation; system and developer messages instruct the LLM",
+    )
     stream: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class UrlCitation(BaseModel):
+    url: str
+    """The citation's permalink (absolute)."""
+    title: str
+    start_index: int
+    """Where the ``[n]`` marker starts in the content (characters)."""
+    end_index: int
+    """Where it ends, exclusive: ``content[start_index:end_index]`` is ``[n]``."""
+
+
+class UrlCitationAnnotation(BaseModel):
+    """OpenAI's ``url_citation`` message annotation, as its web-search answers have."""
+
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """An error as OpenAI's API gives it (only for an unknown ``model``; every other
+    error of the service is problem+json)."""
+
+    error: OpenAIErrorBody
 
 
 class CompletionMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[UrlCitationAnnotation] = []
+    """One per citation marker of ``content``."""
 
 
 class CompletionChoice(BaseModel):

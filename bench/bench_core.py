@@ -1,6 +1,6 @@
 """`make bench`: warm in-process ask latency on seeds/ split by stage, and index times.
 
-Prints a Markdown table (the README quotes it). Latency is per stage of ChatService:
+Prints a Markdown table (docs/benchmarks.md quotes it). Latency is per stage of ChatService:
 query embedding, retrieval (dense + BM25 + fusion), answer (sentence selection and
 citation check), and everything beyond the query embedding. Index times: cold (empty
 index and empty embedding cache), cold index with a warm cache, and warm (unchanged).

@@ -3,7 +3,13 @@
 Exit codes: 0 ok, 2 usage or bad input, 3 no usable index (none, one built with
 another embedding model, or a damaged one), 4 another indexer is running, 5 an eval
 metric fell below its baseline, 6 the vector store (a Chroma server) cannot be
-reached, 7 the disk is full, 1 anything else.
+reached, 7 the disk is full, 8 ``rag serve``'s port is in use, 141 the output's reader
+went away (``rag sources --json | head``; 128 + SIGPIPE, as a shell reports a command
+a broken pipe ended), 1 anything else.
+
+Only the standard library and ``rag.errors`` load at import: ``rag --help`` and a
+mistyped command answer without pydantic, the model or the index (each command
+imports what it needs).
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from rag.config import Settings
 from rag.errors import ConfigError, RagError
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -38,7 +44,7 @@ examples:
   rag serve --port 8000                       index if needed, then serve HTTP (/docs)
   rag slack                                   the Slack bot over Socket Mode
 
-settings come from RAG_* environment variables or .env (see README), e.g.
+settings come from RAG_* environment variables or .env (.env.example lists them), e.g.
   RAG_CORPUS_DIR=seeds RAG_INDEX_DIR=var/index RAG_TOP_K=5
 """
 
@@ -116,7 +122,14 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="passages to retrieve (default: RAG_TOP_K or 5)")
     p.add_argument("--conversation", help="continue this conversation id")
 
-    sub.add_parser("chat", help="interactive chat that keeps the conversation (/new, /quit)")
+    sub.add_parser(
+        "chat",
+        help="interactive chat that keeps the conversation (/help lists its commands)",
+        description="Ask questions one after another; a follow-up is read in the light of "
+        "the conversation's earlier questions.",
+        epilog=CHAT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     p = sub.add_parser("sources", help="list the indexed documents")
     p.add_argument("--json", action="store_true")
@@ -173,6 +186,10 @@ def _parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
 def settings_from(**overrides: Any) -> Settings:
     """Settings from the environment with ``overrides`` (None values skipped);
     ConfigError naming each invalid setting."""
+    from pydantic import ValidationError
+
+    from rag.config import Settings
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -203,7 +220,16 @@ def cmd_index(args: argparse.Namespace) -> int:
 def build_index(settings: Settings, rebuild: bool = False, as_json: bool = False) -> None:
     """Build or update the index, with a progress bar on a terminal and the report."""
     from rag.index.build import build
+    from rag.index.corpus import iter_files
 
+    if not as_json and settings.corpus_dir.is_dir():
+        files = sum(1 for _ in iter_files(settings.corpus_dir))
+        print(
+            f"indexing {files} files of {settings.corpus_dir} into {settings.index_dir}: only "
+            "new or changed files are embedded (the first time: a few minutes per 100 kB "
+            "of text on 2 cores)",
+            flush=True,
+        )
     with progress_bar("embedding", not as_json) as progress:
         report = build(settings, rebuild=rebuild, progress=progress)
     if as_json:
@@ -230,6 +256,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+CHAT_HELP = """\
+commands (a line that starts with / is never sent as a question):
+  /help        this list
+  /new         start a new conversation (the next question is not a follow-up)
+  /quit, /exit end the chat (so does Ctrl-D)
+"""
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """``rag chat``: a conversation on the terminal (or questions from stdin)."""
     from rag.query.chat import ChatService
@@ -238,7 +272,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     conversation: str | None = None
     if interactive:
-        print("Ask about the corpus; /new starts a new conversation, /quit or Ctrl-D ends.")
+        print("Ask about the corpus; /help lists the commands, /quit or Ctrl-D ends.")
     try:
         while True:
             try:
@@ -252,6 +286,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 break
             if line == "/new":
                 conversation = None
+                print("a new conversation", flush=True)
+                continue
+            if line in {"/help", "/?"}:
+                print(CHAT_HELP, flush=True)
+                continue
+            if line.startswith("/"):
+                print(f"unknown command {line.split()[0]}; /help lists them", file=sys.stderr)
                 continue
             try:
                 answer = service.ask(line, conversation)
@@ -274,7 +315,6 @@ def cmd_sources(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"index version {version}")
@@ -282,7 +322,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
         table.add_column(column)
     for r in rows:
         table.add_row(r["source"], r["lang"], str(r["passages"]), r["title"][:60])
-    Console().print(table)
+    console().print(table)
     return 0
 
 
@@ -300,7 +340,6 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
 
 
 def _print_metrics(title: str, report: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     names = [k for k in report["overall"] if k != "n"]
@@ -312,7 +351,7 @@ def _print_metrics(title: str, report: dict[str, Any]) -> None:
     for name in names:
         values = [groups[g].get(name) for g in groups]
         table.add_row(name, *("-" if v is None else f"{v:.3f}" for v in values))
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -464,12 +503,40 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> in
     args = _parser(extra).parse_args(argv)
     commands = {**COMMANDS, **{c.name: c.run for c in extra}}
     try:
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below, not at exit
+        return code
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def console(**options: Any) -> Any:
+    """A rich Console on standard output whose closed pipe raises BrokenPipeError, so
+    that ``main`` ends it as every command's (rich's own handler exits with 1)."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(**options)
+
+
+def _broken_pipe() -> int:
+    """The reader of standard output went away (``| head``): no traceback. Standard
+    output is pointed at /dev/null so that Python's flush at exit does not fail
+    again; the exit code is 128 + SIGPIPE, as a shell shows a command a closed pipe
+    ended."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

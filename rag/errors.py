@@ -12,6 +12,7 @@
     ├── StoreUnavailableError   the vector store (a Chroma server) cannot be reached
     ├── IndexLockedError        another indexer holds the lock on the index folder
     ├── DiskFullError           a write failed for lack of space (the folder named)
+    ├── PortInUseError          ``rag serve``'s address and port are taken
     └── CitationError           a citation does not match its source file
 
 The CLI turns them into a message and an exit code (``exit_code``); the API into
@@ -101,6 +102,13 @@ class DiskFullError(RagError):
     what is free. The partial build is already removed."""
 
     exit_code = 7
+
+
+class PortInUseError(RagError):
+    """``rag serve`` cannot listen: another process (often another ``rag serve``)
+    holds the address and port; the message names them and how to choose another."""
+
+    exit_code = 8
 
 
 class CitationError(RagError):

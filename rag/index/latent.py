@@ -10,7 +10,7 @@ cannot be across scripts. Scored like a bag of words: dot product of the weights
 Measured on XQuAD (English questions, 400 of them, on the 240 Arabic paragraphs):
 paragraph recall@1 0.755 -> 0.800 and recall@5 0.955 -> 0.968 with the latent
 ranking added at weight 0.5 to the dense + BM25 fusion; all 1190 questions at the
-default weight 0.3: 0.741 -> 0.794 and 0.946 -> 0.961 (README).
+default weight 0.3: 0.741 -> 0.794 and 0.946 -> 0.961 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class LatentIndex:
 SENTENCE_TERMS = 64
 """Latent terms kept per sentence: the answerer compares a question with a few dozen
 sentences, and the 64 heaviest terms rank them as well as all 256 (XQuAD en->ar,
-en->vi; README), at a quarter of the space."""
+en->vi; docs/benchmarks.md), at a quarter of the space."""
 
 
 def heaviest(terms: Terms, k: int) -> Terms:

@@ -164,6 +164,7 @@ class ChatService:
         listener: Listener | None = None,
         owner: str = LOCAL_OWNER,
         cancelled: threading.Event | None = None,
+        instructions: str | None = None,
     ) -> Turn:
         """Like ``ask``, also returning what retrieval found and the standalone
         question.
@@ -179,6 +180,8 @@ class ChatService:
         stops an LLM's answer at its next delta with AnswerCancelled, closing its
         stream; nothing is stored then. A turn that cannot be stored (a full disk)
         still returns its answer, with the warning ``conversation_not_saved``.
+        ``instructions`` (an OpenAI ``system`` message) go to the LLM after the
+        service's own rules (``LLMAnswerer.messages``); without an LLM they do nothing.
 
         Raises QuestionError for an empty or oversized question or history, or
         ``top_k <= 0``."""
@@ -204,6 +207,7 @@ class ChatService:
                 listener=listener,
                 started=started,
                 cancelled=cancelled,
+                instructions=instructions,
             )
         if remember:
             turn = self._store(turn, question, owner)

@@ -34,7 +34,7 @@ always carries. It costs the follow-up's own embedding (the earlier question's i
 cached).
 
 Measured on the follow-up conversations of ``evals/followups`` (``make
-bench-followups``): the README's "Follow-ups" section.
+bench-followups``): docs/benchmarks.md, "Follow-ups".
 """
 
 from __future__ import annotations

@@ -156,12 +156,20 @@ class LLMAnswerer:
             hosts.add((urlparse(settings.public_url).hostname or "").lower())
         self.allowed_hosts = hosts - {""}
 
-    def messages(self, question: str, search: SearchResult, lang: str) -> list[Any]:
+    def messages(
+        self, question: str, search: SearchResult, lang: str, instructions: str | None = None
+    ) -> list[Any]:
         """The chat messages: the system prompt (answer in ``lang``), then the fenced
-        passages and the question."""
+        passages and the question. A caller's ``instructions`` (an OpenAI ``system``
+        message) are appended to the system prompt under a heading that puts the
+        service's rules first: they can change tone, length or format, not make the
+        model answer without citing the passages (an uncited answer is replaced by the
+        extractive one anyway)."""
         from llama_index.core.llms import ChatMessage, MessageRole
 
         system = prompt("answer_system.txt").format(language=LANGUAGES.get(lang, "English"))
+        if instructions and instructions.strip():
+            system += prompt("answer_instructions.txt").format(instructions=instructions.strip())
         user = prompt("answer_user.txt").format(
             passages=fence(search.passages, secrets.token_hex(6)), question=question
         )
@@ -193,6 +201,7 @@ class LLMAnswerer:
         lang: str,
         on_delta: Delta | None = None,
         cancelled: threading.Event | None = None,
+        instructions: str | None = None,
     ) -> Draft:
         """The model's answer from ``search``'s passages, its checked text streamed to
         ``on_delta`` (nothing before its first valid marker). A ``NO_ANSWER`` reply is
@@ -212,7 +221,8 @@ class LLMAnswerer:
                 if on_delta is not None:
                     on_delta(piece)
 
-        stream = self._stream(self.messages(question, search, lang), cancelled)
+        messages = self.messages(question, search, lang, instructions)
+        stream = self._stream(messages, cancelled)
         try:
             for delta in stream:
                 raw.append(delta)

@@ -233,6 +233,7 @@ class Pipeline:
         listener: Listener | None = None,
         started: float | None = None,
         cancelled: threading.Event | None = None,
+        instructions: str | None = None,
     ) -> Turn:
         """Answer ``question``: condensed against ``history`` (the conversation's
         earlier standalone questions, oldest first), ``top_k`` passages retrieved
@@ -241,7 +242,8 @@ class Pipeline:
         ``conversation_id`` as given; its ``timings_ms.total`` counts from ``started``
         (a ``time.perf_counter()`` reading; default: now). ``listener`` receives the
         citations and the answer text in pieces as soon as they are known;
-        ``cancelled`` stops an LLM's answer (``answer_search``).
+        ``cancelled`` stops an LLM's answer and ``instructions`` go to it
+        (``answer_search``).
 
         Raises QuestionError for an empty or oversized question (``validate``) or
         ``top_k <= 0``."""
@@ -265,6 +267,7 @@ class Pipeline:
             listener,
             started,
             cancelled,
+            instructions,
         )
         return Turn(answer, search, standalone, support)
 
@@ -278,6 +281,7 @@ class Pipeline:
         listener: Listener | None = None,
         started: float | None = None,
         cancelled: threading.Event | None = None,
+        instructions: str | None = None,
     ) -> Answer:
         """The verified Answer to ``question`` from what ``search`` retrieved (the
         steps after retrieval: abstain?, answer, verify), in language ``lang``.
@@ -289,12 +293,14 @@ class Pipeline:
         Answer is the truth). ``started`` as for ``answer`` (default: the moment the
         search began, from its timings). Once ``cancelled`` is set (the client went
         away), an LLM's answer stops at its next piece, its stream closed, and
-        AnswerCancelled is raised (rag/types.py).
+        AnswerCancelled is raised (rag/types.py). ``instructions`` (a caller's own,
+        such as an OpenAI ``system`` message) are given to the LLM after the service's
+        rules (``LLMAnswerer.messages``); the extractive answerer has no use for them.
 
         Quotes are checked against the files as they are now and, by content hash,
         as they were indexed (``verify``): a file edited since never verifies."""
         return self._answer_search(
-            question, search, lang, conversation_id, listener, started, cancelled
+            question, search, lang, conversation_id, listener, started, cancelled, instructions
         )[0]
 
     def _answer_search(
@@ -306,6 +312,7 @@ class Pipeline:
         listener: Listener | None,
         started: float | None,
         cancelled: threading.Event | None,
+        instructions: str | None = None,
     ) -> tuple[Answer, float]:
         """``answer_search``'s Answer and the abstention score (``Draft.support``)."""
         t_answer = time.perf_counter()
@@ -320,7 +327,7 @@ class Pipeline:
                 streamed.append(piece)
                 listener("delta", piece)
 
-        draft = self.draft(question, search, lang, on_delta, cancelled)
+        draft = self.draft(question, search, lang, on_delta, cancelled, instructions)
         documents = self.index.manifest["documents"]
         checked = verify(
             draft.text,
@@ -362,6 +369,7 @@ class Pipeline:
         lang: str,
         on_delta: Callable[[str], None] | None = None,
         cancelled: threading.Event | None = None,
+        instructions: str | None = None,
     ) -> Draft:
         """The unverified answer: abstention decides first; then the LLM answerer
         (falling back to the extractive one) or the extractive one."""
@@ -371,7 +379,7 @@ class Pipeline:
         if self.llm is None:
             return self.extractive.quote(decision.candidates, decision.support, search)
         try:
-            draft = self.llm.answer(question, search, lang, on_delta, cancelled)
+            draft = self.llm.answer(question, search, lang, on_delta, cancelled, instructions)
         except AnswerUnusable as unusable:
             return self.fallback(decision, unusable.warning, search)
         return replace(draft, support=decision.support)

@@ -27,19 +27,20 @@ BODIES = {
     ),
     "surrogate in an OpenAI message": (
         "/v1/chat/completions",
-        '{"model": "m", "messages": [{"role": "user", "content": "Hi"}, '
+        '{"model": "rag-citations", "messages": [{"role": "user", "content": "Hi"}, '
         '{"role": "user", "content": "Who founded DeepSeek? \\ud800"}]}',
         "messages.1.content",
     ),
     "surrogate in a content part": (
         "/v1/chat/completions",
-        '{"model": "m", "messages": [{"role": "user", "content": '
+        '{"model": "rag-citations", "messages": [{"role": "user", "content": '
         '[{"type": "text", "text": "\\udbff?"}]}]}',
         "messages.0.content.0.text",
     ),
     "surrogate in an unknown field's key": (
         "/v1/chat/completions",
-        '{"model": "m", "\\ud800x": 1, "messages": [{"role": "user", "content": "Hi"}]}',
+        '{"model": "rag-citations", "\\ud800x": 1, '
+        '"messages": [{"role": "user", "content": "Hi"}]}',
         "a key of the body",
     ),
 }

@@ -169,7 +169,7 @@ def test_questions_and_histories_are_limited_in_tokens(live: LiveServer) -> None
             history = client.post(
                 "/v1/chat/completions",
                 json={
-                    "model": "m",
+                    "model": "rag-citations",
                     "stream": stream,
                     "messages": [*earlier, {"role": "user", "content": "And the chips?"}],
                 },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from httpx_sse import connect_sse
@@ -122,3 +123,30 @@ def test_past_capacity_requests_get_503_at_once(indexed: Settings, fake_llm: Fak
     assert "at capacity (2 requests" in refused.json()["detail"]
     assert elapsed < 1.0  # not queued behind the slow answers
     assert health.status_code == 200 and codes == [200, 200]
+
+
+def test_a_system_message_instructs_the_llm_after_the_rules(
+    llm_live: LiveServer, fake_llm: FakeLLM
+) -> None:
+    """A system message reaches the LLM's system prompt, after the service's rules;
+    it does not change what is retrieved; no system message, no caller section."""
+    fake_llm.script = lambda r: Reply(f"The H800 [{passage_number(r, 'H800')}].")
+    client = OpenAI(base_url=llm_live.url + "/v1", api_key="unused", max_retries=0)
+
+    def ask(*system: str) -> tuple[str, list[tuple[str, int]]]:
+        messages: list[Any] = [{"role": "system", "content": s} for s in system]
+        messages.append({"role": "user", "content": QUESTION})
+        completion = client.chat.completions.create(model="rag-citations", messages=messages)
+        prompt = fake_llm.requests[-1]["messages"][0]
+        assert prompt["role"] == "system"
+        cited = [
+            (c["source"], c["start_char"]) for c in (completion.model_extra or {})["citations"]
+        ]
+        return prompt["content"], cited
+
+    instructed, cited = ask("Answer like a pirate.", "Use British spelling.")
+    plain, cited_plain = ask()
+    assert "caller_instructions" not in plain
+    rules = instructed.index("Support every claim")
+    assert instructed.index("Answer like a pirate.\n\nUse British spelling.") > rules
+    assert cited == cited_plain

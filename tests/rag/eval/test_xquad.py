@@ -107,6 +107,6 @@ def test_two_paragraph_languages_make_one_corpus(tmp_path: Path) -> None:
     assert result["paragraphs"] == 5 and o["recall@5"] > 0.5
     # an English paragraph and its Vietnamese translation are both the right paragraph
     # (the fake embedding has no cross-lingual meaning: whether both are cited is the
-    # model's part, measured in the README)
+    # model's part, measured in docs/benchmarks.md)
     assert o["quote_precision"] > 0.5 and 0 <= o["cites_every_translation"] <= 1
     assert "cites_every_translation" not in xquad.run(settings, "en:en", limit=5)["overall"]
