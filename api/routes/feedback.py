@@ -5,7 +5,7 @@ kept with the question, the answer and its citations (``rag.eval.feedback``), fr
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Owner, Service, State, authorize
 from api.problems import ApiProblem, responses
 from api.schemas import FeedbackReceipt, FeedbackRequest
+from rag.errors import ConversationNotFoundError
 from rag.eval.feedback import FeedbackStore, store_path
 from rag.query.chat import ChatService
 from rag.query.pipeline import validate_question
@@ -64,11 +65,41 @@ def check_citations(service: ChatService, answer: Answer) -> None:
             )
 
 
+def _spans(answer: dict[str, Any]) -> list[tuple[object, object, object]]:
+    return [(c["source"], c["start_char"], c["end_char"]) for c in answer.get("citations", [])]
+
+
+def check_conversation(
+    service: ChatService, conversation_id: str, owner: str, answer: Answer
+) -> None:
+    """A rating that names a conversation rates one of its answers: the conversation
+    must be the caller's (ConversationNotFoundError, 404, exactly as a missing one
+    otherwise), and the rated answer one it gave, by text and cited spans (422 when
+    not), so that nobody rates, and exports as eval data, answers never given."""
+    turns = service.conversations.turns(conversation_id, owner)
+    if not turns:
+        raise ConversationNotFoundError(conversation_id)
+    given = _spans(answer.model_dump())
+    for turn in turns:
+        stored = turn["answer"]
+        if (
+            isinstance(stored, dict)
+            and stored.get("answer") == answer.answer
+            and _spans(stored) == given
+        ):
+            return
+    raise ApiProblem(
+        422,
+        f"the rated answer is not an answer of conversation {conversation_id}; rate answers "
+        "as the service gave them",
+    )
+
+
 @router.post(
     "/feedback",
     status_code=201,
     response_model=FeedbackReceipt,
-    responses=responses(401, 413, 422, 429, 503),
+    responses=responses(401, 404, 413, 422, 429, 503),
 )
 async def give_feedback(
     body: FeedbackRequest,
@@ -78,9 +109,14 @@ async def give_feedback(
 ) -> FeedbackReceipt:
     """Rate an answer: ``up`` or ``down``, with an optional reason. The rating is
     owned as the caller's conversations are (its key, its browser session, or the
-    local owner)."""
+    local owner); with a ``conversation_id``, the conversation must be the caller's
+    (else 404) and the answer one it gave (else 422)."""
     question = validate_question(body.question, service.settings.max_question_chars)
     await run_in_threadpool(check_citations, service, body.answer)
+    if body.conversation_id is not None:
+        await run_in_threadpool(
+            check_conversation, service, body.conversation_id, owner, body.answer
+        )
     item = await run_in_threadpool(
         store.add,
         question,

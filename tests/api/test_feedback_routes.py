@@ -163,3 +163,31 @@ def test_feedback_needs_the_key_when_keys_are_set(indexed: Settings) -> None:
     owner = store.all()[-1].owner
     store.close()
     assert owner == identity("k1")  # the key's identity, as its conversations'
+
+
+def test_a_rating_of_another_s_conversation_or_of_an_answer_it_never_gave_is_refused(
+    indexed: Settings,
+) -> None:
+    server = serve(indexed.model_copy(update={"api_keys": [SecretStr("ka"), SecretStr("kb")]}))
+    a, b = ({"Authorization": f"Bearer {k}"} for k in ("ka", "kb"))
+    try:
+        with server.client() as client:
+            answer = client.post("/v1/chat", json={"message": "Which chip?"}, headers=a).json()
+            cid = answer["conversation_id"]
+            body = {"conversation_id": cid, "question": "Which chip?", "rating": "up"}
+            # another key: the conversation does not exist for it
+            other = client.post("/v1/feedback", json={**body, "answer": answer}, headers=b)
+            assert other.status_code == 404
+            # its owner, with an answer the conversation never gave
+            made_up = {**answer, "answer": "Nobody knows.", "citations": []}
+            forged = client.post("/v1/feedback", json={**body, "answer": made_up}, headers=a)
+            assert forged.status_code == 422
+            assert "not an answer of conversation" in forged.json()["detail"]
+            ok = client.post("/v1/feedback", json={**body, "answer": answer}, headers=a)
+            assert ok.status_code == 201
+    finally:
+        server.stop()
+    store = stored(indexed)
+    rows = store.all()
+    store.close()
+    assert [r.owner for r in rows if r.conversation_id == cid] == [identity("ka")]
