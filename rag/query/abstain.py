@@ -350,32 +350,38 @@ class Abstention:
     def decide(self, question: str, search: SearchResult) -> Decision:
         """The decision for ``question`` over what ``search`` retrieved for it."""
         q_tokens = set(search.query_tokens or tokens(question, forms="query"))
-        ranked = quoting(question, self.scorer.candidates(q_tokens, search))
+        everything, columns = self.scorer.ranked(q_tokens, search)
+        ranked = quoting(question, everything)
         warnings = [
             warning(WarningCode.UNKNOWN_TERM, t) for t in self.unknown_identifiers(question)
         ]
         if not ranked and asks_quantity(question):
             warnings.append(warning(WarningCode.NO_QUANTITY))
-        support = self.score(q_tokens, search, ranked)
+        support = self.score(everything, ranked, columns)
         abstain = not ranked or support < self.threshold or bool(warnings)
         return Decision(abstain, support, warnings, ranked)
 
-    def score(self, q_tokens: set[str], search: SearchResult, ranked: list[Candidate]) -> float:
+    def score(
+        self,
+        everything: list[Candidate],
+        ranked: list[Candidate],
+        columns: dict[str, np.ndarray] | None,
+    ) -> float:
         """What is compared with the threshold (``Decision.support``), from the
-        candidates an answer may quote (``quoting``), as ``SentenceScorer.candidates``
-        ordered them."""
+        candidates an answer may quote (``ranked``: ``quoting`` of ``everything``,
+        whose ``SentenceScorer.columns`` are ``columns``, None with the hand rule)."""
         if not ranked:
             return 0.0
         fitted = self.scorer.fitted
-        if fitted is None:
+        if fitted is None or columns is None:
             # the evidence of the best statement (of the best minor sentence when there
             # is no statement), however the sentences are ordered
             return max(c.support for c in ranked if c.minor == ranked[0].minor)
-        scorer = self.scorer
-        query = scorer.query(q_tokens, search.query_vector, search.query_terms, search.lang)
-        columns = scorer.columns(query, ranked, search)
+        kept = {id(c) for c in ranked}
+        mask = np.array([id(c) in kept for c in everything])
+        quoted = {k: v[mask] for k, v in columns.items()}
         probability = np.array([c.probability or 0.0 for c in ranked])
-        features = abstention_features(columns, probability, fitted.support_lexical_weight)
+        features = abstention_features(quoted, probability, fitted.support_lexical_weight)
         return float(fitted.abstention.probability(features)[0])
 
 

@@ -110,7 +110,9 @@ class SentenceScorer:
         # multiplies this sample
         self._baseline_rows = np.array(index.sentence_vectors[::step], dtype=np.float32)
         self._tokens: dict[int, frozenset[str]] = {}
-        self._previous, self._content = _previous_sentences(index)
+        self._order: tuple[dict[int, int], dict[int, str]] | None = None
+        """Each sentence row's previous row and each row's content (``columns``), made
+        on first use (``_previous_sentences``)."""
 
     def tokens_of(self, row: int, content: str) -> frozenset[str]:
         """The distinct search tokens of sentence ``row`` (of its ``content``, both
@@ -181,6 +183,14 @@ class SentenceScorer:
     def candidates(self, q_tokens: Collection[str], search: SearchResult) -> list[Candidate]:
         """The sentences of the retrieved passages (each once), statements first, best
         first: scored by retrieval when it reranked their passage, else here."""
+        return self.ranked(q_tokens, search)[0]
+
+    def ranked(
+        self, q_tokens: Collection[str], search: SearchResult
+    ) -> tuple[list[Candidate], dict[str, np.ndarray] | None]:
+        """``candidates``, with their ``columns`` in the same order when the scorer
+        has fitted parameters (None otherwise): ordered by the fitted probability,
+        else by the hand score, statements first."""
         query: Query | None = None
         baseline = self.baseline(search.query_vector)
         seen: set[int] = set()
@@ -198,16 +208,16 @@ class SentenceScorer:
                     seen.add(s.row)
                     score = s.score - self.params.rank_weight * rank
                     out.append(Candidate(scored.passage, s, score, s.evidence - baseline, rank))
-        if self.fitted is not None and out:
-            if query is None:
-                query = self.query(q_tokens, search.query_vector, search.query_terms, search.lang)
-            columns = self.columns(query, out, search)
-            p = self.fitted.sentence.probability(sentence_features(columns))
-            out = [replace(c, probability=float(x)) for c, x in zip(out, p, strict=True)]
-            out.sort(key=lambda c: (c.minor, -(c.probability or 0.0)))
-        else:
+        if self.fitted is None or not out:
             out.sort(key=lambda c: (c.minor, -c.score))
-        return out
+            return out, None
+        if query is None:
+            query = self.query(q_tokens, search.query_vector, search.query_terms, search.lang)
+        columns = self.columns(query, out, search)
+        p = self.fitted.sentence.probability(sentence_features(columns))
+        order = sorted(range(len(out)), key=lambda i: (out[i].minor, -p[i]))
+        ranked = [replace(out[i], probability=float(p[i])) for i in order]
+        return ranked, {k: v[order] for k, v in columns.items()}
 
     def columns(
         self,
@@ -230,9 +240,12 @@ class SentenceScorer:
         fitted = fitted or self.fitted
         if fitted is None:
             raise ValueError("columns() needs fitted parameters (their reference means)")
+        if self._order is None:
+            self._order = _previous_sentences(self.index)
+        previous, content = self._order
         n = len(candidates)
         rows = np.array([c.sentence.row for c in candidates], dtype=np.int64)
-        prev = np.array([self._previous.get(int(r), -1) for r in rows], dtype=np.int64)
+        prev = np.array([previous.get(int(r), -1) for r in rows], dtype=np.int64)
         has_prev = prev >= 0
         prev_rows = np.where(has_prev, prev, rows)
         both = np.concatenate([rows, prev_rows]).tolist()
@@ -249,7 +262,7 @@ class SentenceScorer:
         )
         prev_lex = np.array(
             [
-                sum(share.get(t, 0.0) for t in self.tokens_of(int(r), self._content[int(r)]))
+                sum(share.get(t, 0.0) for t in self.tokens_of(int(r), content[int(r)]))
                 if h
                 else 0.0
                 for r, h in zip(prev_rows, has_prev, strict=True)
