@@ -14,7 +14,7 @@ import pytest
 from rag.query.abstain import ABSTENTION_FEATURES
 from rag.query.params import PARAMS_FILE, AnswerParams, answer_params
 from rag.query.sentences import SENTENCE_FEATURES
-from tests.conftest import ROOT, TEST_CACHE, make_settings
+from tests.conftest import ROOT, TEST_CACHE, MemoryIndex, make_settings
 
 FILE = ROOT / "rag" / "query" / PARAMS_FILE
 CASES = Path(__file__).parent / "cases"
@@ -45,6 +45,27 @@ def test_the_file_is_used_only_with_the_model_it_was_fitted_on(
     with caplog.at_level(logging.WARNING, logger="rag.query.params"):
         assert answer_params("HashEmbedding:hash-bag-512") is None
     assert "hand rule" in caplog.text and model in caplog.text
+
+
+def test_an_index_of_another_model_keeps_the_hand_rule(
+    memory: MemoryIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fake embedding's index: the pipeline orders by the hand score and abstains
+    on the hand support, and says so in the log."""
+    from rag.query.abstain import HAND_THRESHOLD
+    from rag.query.pipeline import Pipeline
+
+    settings = memory.settings.model_copy(update={"abstain_threshold": None})
+    with caplog.at_level(logging.WARNING, logger="rag.query.params"):
+        p = Pipeline.over(memory.index, memory.embedding, settings, llm=None)
+    assert p.abstention.scorer.fitted is None
+    assert p.abstention.threshold == HAND_THRESHOLD
+    assert "hand rule" in caplog.text
+    turn = p.answer("How many Longjing pickers does the cooperative hire?")
+    assert all(
+        c.probability is None
+        for c in p.abstention.scorer.candidates(set(turn.search.query_tokens), turn.search)
+    )
 
 
 def test_numpy_inference_equals_scikit_learn() -> None:
@@ -87,6 +108,9 @@ def test_a_six_line_handbook_answers_in_two_languages_and_abstains_off_topic(
     abstained on the English questions (the corpus's own mean vector sits close to any
     question about it); the fitted rule measures against a fixed reference."""
     p = pipeline(tmp_path, "crosslang_small")
+    # the file was fitted on the bundled model's vectors: the index's model
+    assert p.abstention.scorer.fitted is not None
+    assert p.abstention.threshold == p.abstention.scorer.fitted.threshold
     answered = {
         "Nhân viên được nghỉ phép bao nhiêu ngày mỗi năm?": "20 ngày",
         "How many days of annual leave do employees get?": "20 ngày",
