@@ -12,21 +12,24 @@ change to retrieval or scoring; ``--stage`` picks one):
   paragraphs alone; its first paragraph alone) of every fourth article.
 - ``rows``: for each question-language:paragraph-language pair (``PAIRS``), every
   question asked as the service asks it (rag/query/retriever.py ``Retriever.search``
-  with the service's settings and the hand sentence scorer's rerank), twice:
-  ``answerable``, and ``removed``: its own paragraph's passages filtered out of the
-  dense, BM25 and latent candidate lists before fusion (each list asked for as many
-  more, so the others still bring 30): a near miss, the other paragraphs of its article
-  remain. Every candidate sentence (rag/query/sentences.py ``SentenceScorer.candidates``)
-  becomes a row of ``SentenceScorer.columns``, labelled ``gold`` when it holds a gold
-  answer of the paragraph language (normalised substring, as ``rag eval --xquad``) and
-  ``gold_para`` when, also, it is in the question's own paragraph (the training label).
-  Today's rule is run on the same search (rag/query/abstain.py with the hand scorer).
+  with the service's settings and the hand sentence scorer's rerank), three times:
+  ``answerable``; ``removed``: its own paragraph's passages filtered out of the dense,
+  BM25 and latent candidate lists before fusion (each list asked for as many more, so
+  the others still bring 30): a near miss, the other paragraphs of its article remain;
+  and ``off_topic``: its whole article filtered out likewise (the corpus does not speak
+  of the subject; near misses alone teach the rule nothing about questions far from
+  every sentence). Every candidate sentence (rag/query/sentences.py
+  ``SentenceScorer.candidates``) becomes a row of ``SentenceScorer.columns``, labelled
+  ``gold`` when it holds a gold answer of the paragraph language (normalised substring,
+  as ``rag eval --xquad``) and ``gold_para`` when, also, it is in the question's own
+  paragraph (the training label). Today's rule is run on the same search
+  (rag/query/abstain.py with the hand scorer).
 - ``fit``: GroupKFold by article (5 folds; no article in two folds). In each fold, a
   logistic regression (scikit-learn, standardised features) of ``gold_para`` on the
   answerable questions' candidates of the training folds; then a question-level one
-  (answerable vs removed) on ``ABSTENTION_FEATURES``, fitted on the training folds'
-  out-of-fold sentence probabilities (an inner GroupKFold), with the threshold at which
-  5% (and 10%) of the training folds' answerable questions abstain; both applied to
+  (answerable vs removed and off-topic) on ``ABSTENTION_FEATURES``, over the training
+  folds' sentence probabilities of that fold's sentence model, with the threshold at
+  which 5% (and 10%) of the training folds' answerable questions abstain; both applied to
   the test fold. The file's models are then fitted on all folds the same way.
 
 Usage: python bench/fit_answer.py [--stage build|rows|fit] [--pairs en:en,...]
@@ -231,7 +234,13 @@ def run_pair(
         vector, terms = cache[q.qid]
         gold = [g for g in golds.get(q.qid, []) if g]
         for variant in variants:
-            excluded = passages_of[q.pid] if variant == "removed" else set()
+            excluded = set()
+            if variant == "removed":
+                excluded = passages_of[q.pid]
+            elif variant == "off_topic":
+                excluded = set().union(
+                    *(ids for pid, ids in passages_of.items() if pid[:3] == q.pid[:3])
+                )
             for w in (vectors_w, lexical_w, latent_w):
                 if w is not None:
                     w.excluded = excluded
@@ -289,6 +298,7 @@ def rows_all(pairs: tuple[str, ...], small: bool) -> None:
         plang = pair.split(":")[1]
         paragraphs, _ = xquad.load(s.xquad_dir, plang)
         jobs.append((pair, plang, paragraphs, None, ("answerable", "removed")))
+        jobs.append((pair, plang, paragraphs, None, ("off_topic",)))
     if small:
         for pair in SMALL_PAIRS:
             for name, article, paras in small_corpora(pair.split(":")[1]):
@@ -296,7 +306,8 @@ def rows_all(pairs: tuple[str, ...], small: bool) -> None:
                 variants = ("answerable",) if one else ("answerable", "removed")
                 jobs.append((pair, name, paras, {article}, variants))
     for pair, name, paras, articles, variants in jobs:
-        path = out / f"{pair.replace(':', '_')}-{name}.pkl"
+        suffix = ".off" if variants == ("off_topic",) else ""
+        path = out / f"{pair.replace(':', '_')}-{name}{suffix}.pkl"
         if path.exists():
             continue
         t0 = time.time()
@@ -481,6 +492,7 @@ def table(data: Data, fqg: np.ndarray, abstain: dict[str, np.ndarray], by: str) 
         m = np.ones(len(q["qid"]), dtype=bool) if key == "ALL" else q[by] == key
         a = m & (q["variant"] == "answerable")
         r = m & (q["variant"] == "removed")
+        o = m & (q["variant"] == "off_topic")
         g = a & q["gold_retrieved"]
         row: dict[str, Any] = {
             by: key,
@@ -494,6 +506,7 @@ def table(data: Data, fqg: np.ndarray, abstain: dict[str, np.ndarray], by: str) 
         for name, flags in abstain.items():
             row[f"{name} FA"] = rate(flags[a])
             row[f"{name} AR"] = rate(flags[r])
+            row[f"{name} off-topic AR"] = rate(flags[o])
         out.append(row)
     return out
 
@@ -501,8 +514,10 @@ def table(data: Data, fqg: np.ndarray, abstain: dict[str, np.ndarray], by: str) 
 def curve(data: Data, score: np.ndarray) -> list[dict[str, float]]:
     q = data.questions
     a, r = score[q["variant"] == "answerable"], score[q["variant"] == "removed"]
+    o = score[q["variant"] == "off_topic"]
     hand = q["hand_support"]
     ha, hr = hand[q["variant"] == "answerable"], hand[q["variant"] == "removed"]
+    ho = hand[q["variant"] == "off_topic"]
     out = []
     for fa in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
         t, h = threshold_for(a, fa), threshold_for(ha, fa)
@@ -511,8 +526,10 @@ def curve(data: Data, score: np.ndarray) -> list[dict[str, float]]:
                 "false_abstention": fa,
                 "fitted_threshold": round(t, 4),
                 "fitted_recall": round(rate(r < t), 4),
+                "fitted_off_topic_recall": round(rate(o < t), 4),
                 "today_threshold": round(h, 4),
                 "today_recall": round(rate(hr < h), 4),
+                "today_off_topic_recall": round(rate(ho < h), 4),
             }
         )
     return out
@@ -699,7 +716,8 @@ the small corpora by the fold model that did not see their article.
   paragraphs); pairs QUESTION:PARAGRAPH languages {pairs}. Each question is asked as
   the service asks it (`answerable`), and with its own paragraph's passages filtered
   out of every ranking before fusion (`removed`: a near miss; the other paragraphs of
-  its article remain).
+  its article remain), and with its whole article filtered out (`off_topic`: the
+  corpus does not speak of the subject at all).
 - *today* is the hand rule (ScoringParams, abstain below support 0.071, or a quantity
   question with no quantity sentence, or an unknown product code); *fitted* is
   rag/query/answer_params.json: a logistic regression per candidate sentence over
@@ -716,7 +734,7 @@ the small corpora by the fold model that did not see their article.
 - first quote holds gold: the first sentence the answerer quotes holds a gold answer
   (all answerable questions; *precision*: those whose retrieved passages hold one).
   FA: false abstention (answerable questions abstained); AR: abstention recall (near
-  misses abstained).
+  misses abstained); off-topic AR: the same for the `off_topic` questions.
 """
 
 
@@ -731,7 +749,7 @@ def report(params: dict[str, Any], pairs: tuple[str, ...]) -> str:
         "fitted precision",
     ]
     abst = ["today", "fitted@0.05", "fitted@0.1"]
-    abst_cols = [f"{a} {m}" for a in abst for m in ("FA", "AR")]
+    abst_cols = [f"{a} {m}" for a in abst for m in ("FA", "AR", "off-topic AR")]
     parts.append("## Per language pair\n")
     parts.append(markdown(cv["pairs"], ["pair", "answerable", *quote_cols]) + "\n")
     parts.append(markdown(cv["pairs"], ["pair", *abst_cols]) + "\n")
