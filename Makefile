@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve env-example chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit-condense fit-answer-types index eval eval-guard screenshots first-answer clean
+.PHONY: serve env-example chat test test-fast test-browser lint bench bench-http bench-load bench-scale bench-xquad bench-followups fit fit-condense fit-answer-types index eval eval-guard screenshots first-answer clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
@@ -66,6 +66,11 @@ bench: $(STAMP)
 ## bench-xquad: XQuAD paragraph retrieval for six language pairs (not in CI; ~15 min cold)
 bench-xquad: $(STAMP)
 	$(BIN)/python bench/bench_xquad.py
+
+## fit: fit the sentence scorer and abstention on XQuAD -> rag/query/answer_params.json and
+## docs/fit.md (~30 min cold: indexes the four XQuAD corpora and the small ones; minutes after)
+fit: $(STAMP)
+	$(BIN)/python bench/fit_answer.py
 
 ## fit-condense: fit the follow-up relatedness test on XQuAD -> rag/query/condense.json (~5 min)
 fit-condense: $(STAMP)

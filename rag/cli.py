@@ -401,7 +401,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reporting.write_details(results, details)
     if args.report:
         command = "rag eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rag eval"
-        threshold = None if args.against else settings.abstain_threshold
+        threshold = (
+            asker.pipeline.abstention.threshold if isinstance(asker, runner.InProcess) else None
+        )
         reporting.write(
             args.report,
             str(args.file),

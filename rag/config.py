@@ -108,9 +108,12 @@ class Settings(BaseSettings):
     fusion_coverage: bool = True
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
 
-    abstain_threshold: float = 0.071
-    """Minimum support of the best sentence (its score above the question's mean similarity
-    to the corpus); below it the service abstains. Calibrated on evals/seeds_dev.jsonl."""
+    abstain_threshold: float | None = None
+    """The service abstains when its abstention score is below this. None (the default):
+    the fitted rule's threshold (rag/query/answer_params.json, chosen on XQuAD for 5%
+    false abstention; docs/fit.md), or 0.071 with the hand rule (when the fitted rule
+    does not match the index's embedding model). A number replaces it (-1 never
+    abstains on the score)."""
     max_citations: int = 3
     """Citations an answer has at most."""
     max_question_chars: int = 2000

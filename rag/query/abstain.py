@@ -4,9 +4,15 @@ answer says so in the question's language and cites nothing.
 
 It abstains (``Abstention.decide``) when
 
-- the best statement's support (its evidence above the question's baseline similarity
-  to the corpus, rag/query/sentences.py ``Candidate.support``) is below
-  ``Settings.abstain_threshold``;
+- its score (``Decision.support``) is below ``Abstention.threshold``. With the fitted
+  rule (rag/query/params.py ``AnswerParams``, fitted on XQuAD by bench/fit_answer.py,
+  cross-validated figures in docs/fit.md) the score is a logistic regression's
+  P(the corpus answers) over ``abstention_features``, and the threshold the level at
+  which 5% of the training folds' answerable questions abstained. Without it (the
+  index's embedding model is not the one the file was fitted on) the score is the
+  hand rule's: the best statement's support (its evidence above the question's
+  baseline similarity to the corpus, rag/query/sentences.py ``Candidate.support``)
+  against ``HAND_THRESHOLD``;
 - the question asks for a quantity ("how many", "berapa", "bao nhiêu", "كم", 多少)
   and no retrieved sentence states one (digits or number words): warning
   ``no_quantity``;
@@ -23,15 +29,22 @@ candidates it passes on are those (``quoting``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from rag.query.sentences import Candidate, SentenceScorer
 from rag.text.normalise import normalise
 from rag.text.segment import identifiers, tokens
 from rag.types import Draft, SearchResult, WarningCode, warning
+
+HAND_THRESHOLD = 0.071
+"""The hand rule's minimum support (calibrated on evals/seeds_dev.jsonl), used when
+no fitted rule matches the index's model."""
 
 
 @lru_cache(maxsize=1)
@@ -241,14 +254,55 @@ def quoting(question: str, ranked: list[Candidate]) -> list[Candidate]:
     return ranked
 
 
+ABSTENTION_FEATURES = (
+    "logit",
+    "max_support",
+    "max_lat",
+    "same",
+    "logit*same",
+    "max_support*same",
+    "max_lat*same",
+)
+"""The fitted abstention's features (``abstention_features``)."""
+
+
+def abstention_features(
+    columns: dict[str, np.ndarray], probability: np.ndarray, lexical_weight: float
+) -> dict[str, np.ndarray]:
+    """The fitted abstention's features of one question (arrays of length 1), from
+    its candidates' ``SentenceScorer.columns`` and fitted ``probability``: ``logit``
+    of the best candidate's probability (clipped to [1e-6, 1 - 1e-6]);
+    ``max_support`` = max(cos + ``lexical_weight`` x lex - shift_ref), the evidence
+    above the question's similarity to the *reference* mean of the sentence's
+    language (not the corpus's: a five-sentence corpus's own mean sits close to any
+    question about it); ``max_lat`` = the best latent-terms cosine; ``same`` = the best
+    candidate is in the question's language; and the products of the three with
+    ``same`` (one rule for same- and cross-language questions)."""
+    best = int(np.argmax(probability))
+    p = float(np.clip(probability[best], 1e-6, 1 - 1e-6))
+    same = float(columns["same_lang"][best])
+    support = columns["cos"] + lexical_weight * columns["lex"] - columns["shift_ref"]
+    f = {
+        "logit": math.log(p / (1 - p)),
+        "max_support": float(support.max()),
+        "max_lat": float(columns["lat"].max()),
+        "same": same,
+    }
+    for name in ("logit", "max_support", "max_lat"):
+        f[f"{name}*same"] = f[name] * same
+    return {k: np.array([v]) for k, v in f.items()}
+
+
 @dataclass
 class Decision:
     """Whether to abstain, and why."""
 
     abstain: bool
     support: float
-    """Support of the best statement (of the best minor sentence when no statement is
-    left; 0 when no sentence is): compared with ``Settings.abstain_threshold``."""
+    """What the threshold is compared with (the eval's ``abstain_score``): with the
+    fitted rule, its P(the corpus answers the question); with the hand rule, the
+    support of the best statement (of the best minor sentence when no statement is
+    left). 0 when no sentence is retrieved."""
     warnings: list[str] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     """The sentences an answer may quote, statements first, best first (``quoting``)."""
@@ -257,10 +311,16 @@ class Decision:
 class Abstention:
     """Decides whether the retrieved passages answer the question (module doc)."""
 
-    def __init__(self, scorer: SentenceScorer, threshold: float) -> None:
+    def __init__(self, scorer: SentenceScorer, threshold: float | None = None) -> None:
         self.scorer = scorer
-        self.threshold = threshold
-        """Minimum support (``Settings.abstain_threshold``, calibrated on the dev set)."""
+        fitted = scorer.fitted
+        self.threshold = (
+            threshold
+            if threshold is not None
+            else (fitted.threshold if fitted is not None else HAND_THRESHOLD)
+        )
+        """Minimum score: ``Settings.abstain_threshold`` when set, else the fitted
+        rule's (``AnswerParams.threshold``), else ``HAND_THRESHOLD``."""
 
     def unknown_identifiers(self, question: str) -> list[str]:
         """Model or product codes the question writes (``identifiers``: ``R2``,
@@ -290,17 +350,39 @@ class Abstention:
     def decide(self, question: str, search: SearchResult) -> Decision:
         """The decision for ``question`` over what ``search`` retrieved for it."""
         q_tokens = set(search.query_tokens or tokens(question, forms="query"))
-        ranked = quoting(question, self.scorer.candidates(q_tokens, search))
+        everything, columns = self.scorer.ranked(q_tokens, search)
+        ranked = quoting(question, everything)
         warnings = [
             warning(WarningCode.UNKNOWN_TERM, t) for t in self.unknown_identifiers(question)
         ]
         if not ranked and asks_quantity(question):
             warnings.append(warning(WarningCode.NO_QUANTITY))
-        # the evidence of the best statement (of the best minor sentence when there is
-        # no statement), however the sentences are ordered
-        support = max((c.support for c in ranked if c.minor == ranked[0].minor), default=0.0)
+        support = self.score(everything, ranked, columns)
         abstain = not ranked or support < self.threshold or bool(warnings)
         return Decision(abstain, support, warnings, ranked)
+
+    def score(
+        self,
+        everything: list[Candidate],
+        ranked: list[Candidate],
+        columns: dict[str, np.ndarray] | None,
+    ) -> float:
+        """What is compared with the threshold (``Decision.support``), from the
+        candidates an answer may quote (``ranked``: ``quoting`` of ``everything``,
+        whose ``SentenceScorer.columns`` are ``columns``, None with the hand rule)."""
+        if not ranked:
+            return 0.0
+        fitted = self.scorer.fitted
+        if fitted is None or columns is None:
+            # the evidence of the best statement (of the best minor sentence when there
+            # is no statement), however the sentences are ordered
+            return max(c.support for c in ranked if c.minor == ranked[0].minor)
+        kept = {id(c) for c in ranked}
+        mask = np.array([id(c) in kept for c in everything])
+        quoted = {k: v[mask] for k, v in columns.items()}
+        probability = np.array([c.probability or 0.0 for c in ranked])
+        features = abstention_features(quoted, probability, fitted.support_lexical_weight)
+        return float(fitted.abstention.probability(features)[0])
 
 
 def refusal(decision: Decision, lang: str) -> Draft:

@@ -35,7 +35,7 @@ from rag.query.citations import SourceTexts, verify
 from rag.query.condense import Condenser, FollowUps, load_relatedness
 from rag.query.extractive import ExtractiveAnswerer
 from rag.query.llm import LLMAnswerer, build_llm
-from rag.query.params import DEFAULT, ScoringParams
+from rag.query.params import DEFAULT, ScoringParams, answer_params
 from rag.query.retriever import Retriever
 from rag.query.sentences import SentenceScorer
 from rag.text.language import detect_language
@@ -56,7 +56,7 @@ class Turn:
     standalone: str
     abstain_score: float = 0.0
     """What abstention compared with its threshold (rag/query/abstain.py
-    ``Decision.support``): the service abstains below ``Settings.abstain_threshold``
+    ``Decision.support``): the service abstains below ``Abstention.threshold``
     (or for a reason its warnings name). Eval runs sweep it (rag/eval/metrics.py
     ``abstention_curve``)."""
 
@@ -154,7 +154,7 @@ class Pipeline:
         scoring figures."""
         if llm is None:
             llm = build_llm(settings)
-        scorer = SentenceScorer(index, params)
+        scorer = SentenceScorer(index, params, answer_params(index.embedding_model))
         retriever = Retriever(index, embedding, settings, scorer)
         return cls(
             settings,

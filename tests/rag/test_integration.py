@@ -352,8 +352,10 @@ OFF_TOPIC = [
     "Công thức nấu phở bò là gì?",
     "Làm thế nào để sửa lốp xe đạp bị xẹp?",
 ]
-"""Questions the seeds do not answer, in six languages. Their support lies 0.021 to
-0.039 under the threshold, the two Vietnamese ones only 0.0003 and 0.003 under."""
+"""Questions the seeds do not answer, in six languages. The fitted rule scores them
+0.001-0.066 against its threshold 0.1087 (rag/query/answer_params.json); the hand
+rule's support lay 0.021 to 0.039 under its 0.071, the Vietnamese ones 0.0003 and
+0.003 under."""
 
 
 def test_off_topic_questions_abstain_in_their_language(service: ChatService) -> None:

@@ -62,8 +62,7 @@ def test_questions_in_each_language_quote_the_sentence_that_answers(pipeline: Pi
 
 def test_english_questions_reach_the_other_languages(pipeline: Pipeline) -> None:
     """Retrieval across languages. (Whether these are then answered is the abstention
-    rule's call: measured here, 1 of 4 was, the others' best sentence scoring 0.03-0.06
-    support against the 0.071 threshold.)"""
+    rule's call, rag/query/abstain.py.)"""
     found = 0
     for lang, question in IN_ENGLISH.items():
         name = LANGUAGES[lang][0]
