@@ -270,16 +270,18 @@ def test_a_conversation_the_server_does_not_know_leaves_the_list(page: Any) -> N
 
 def test_an_abstention_looks_different_from_an_answer(page: Any) -> None:
     answered = ask(page, ARABIC_COST)
+    border = "e => getComputedStyle(e).borderLeftStyle"
+    assert answered.evaluate(border) == "solid"
+    assert "Not in the documents" not in answered.locator(".answer-label").text_content()
     for question in OFF_TOPIC:
+        # each in a conversation of its own: as a follow-up of the cost question the
+        # condenser may carry "DeepSeek V3." onto it (a known limit, docs/how-it-works.md)
+        page.click("#new-conversation")
         abstained = ask(page, question)
         assert abstained.get_attribute("data-state") == "abstained"
         assert "Not in the documents" in abstained.locator(".answer-label").text_content()
         assert abstained.locator("a.cite").count() == 0
-        styles = [
-            a.evaluate("e => getComputedStyle(e).borderLeftStyle") for a in (answered, abstained)
-        ]
-        assert styles == ["solid", "dashed"]  # a shape, not only a colour
-    assert "Not in the documents" not in answered.locator(".answer-label").text_content()
+        assert abstained.evaluate(border) == "dashed"  # a shape, not only a colour
 
 
 def test_rating_an_answer_stores_it(page: Any, site: LiveServer, seeds_settings: Settings) -> None:
