@@ -111,6 +111,8 @@ def unencodable(body: bytes) -> tuple[list[str | int], str] | None:
         data = json.loads(body)
     except ValueError:
         return None
+    except RecursionError:  # nested deeper than the parser's stack: never a question
+        return [], "the body: JSON nested too deeply to read; send the documented shape"
     stack: list[tuple[list[str | int], object]] = [([], data)]
     while stack:
         where, value = stack.pop()

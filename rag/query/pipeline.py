@@ -64,9 +64,17 @@ class Turn:
 def validate_question(question: str, max_chars: int) -> str:
     """The question without surrounding white space, in NFC (a question typed in
     decomposed form is the same question: the embedding model reads code points one by
-    one); QuestionError when it is empty or longer than ``max_chars`` characters. The
+    one); QuestionError when it is not UTF-8 text (a lone surrogate, as from bytes that
+    were not UTF-8 on a command line), empty or longer than ``max_chars`` characters. The
     cheap check, for what is never embedded; a question to answer goes through
     ``Pipeline.validate`` (tokens too)."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: bytes that were not UTF-8
+        raise QuestionError(
+            f"the question is not valid text: U+{ord(question[exc.start]):04X} at character "
+            f"{exc.start} (bytes that are not UTF-8?); ask in UTF-8 text"
+        ) from None
     stripped = unicodedata.normalize("NFC", question).strip()
     if not stripped:
         raise QuestionError("the question is empty; ask something about the corpus")

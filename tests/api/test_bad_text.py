@@ -87,3 +87,19 @@ def test_unencodable_text_is_422_and_the_connection_stays_usable(
             good = json.dumps({"message": "Who founded DeepSeek?"}).encode()
             status, body = exchange(sock, "/v1/chat", good)
             assert status == 200, body
+
+
+@pytest.mark.parametrize("path", ["/v1/chat", "/v1/chat/completions"])
+def test_json_nested_too_deeply_is_422_and_the_connection_stays_usable(
+    live: LiveServer, path: str
+) -> None:
+    deep = ("[" * 5000 + "]" * 5000).encode()  # far under the body limit
+    raw = b'{"message": "Who founded DeepSeek?", "x": ' + deep + b"}"
+    port = int(live.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        status, body = exchange(sock, path, raw)
+        assert status == 422, body
+        assert "nested too deeply" in json.loads(body)["detail"]
+        good = json.dumps({"message": "Who founded DeepSeek?"}).encode()
+        status, body = exchange(sock, "/v1/chat", good)
+        assert status == 200, body

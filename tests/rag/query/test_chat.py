@@ -23,6 +23,9 @@ def test_bad_questions_get_clear_errors() -> None:
         validate_question("  \n ", 2000)
     with pytest.raises(QuestionError, match="2001 characters long, over the limit of 2000"):
         validate_question("x" * 2001, 2000)
+    # bytes that were not UTF-8 on a command line arrive as lone surrogates
+    with pytest.raises(QuestionError, match=r"not valid text: U\+DCFF at character 0"):
+        validate_question(b"\xff\xfe bad bytes".decode("utf-8", "surrogateescape"), 2000)
     assert validate_question("  ok? ", 2000) == "ok?"
 
 
