@@ -28,15 +28,14 @@ answer "how many beds in 2004?" by repeating 2004).
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import Any
 
 import numpy as np
+
+from rag.query.params import fitted_file
 
 PARAMS = "answer_types.json"
 """The fitted classifier, beside this module."""
@@ -282,12 +281,8 @@ def load_answer_types(model: str) -> AnswerTypes | None:
     """The fitted classifier (rag/query/answer_types.json) when it was fitted on
     embeddings of ``model`` (``rag.index.embedding.model_id``), else None: another
     model's vectors mean nothing to it, and the answerer then prefers no type."""
-    try:
-        text = resources.files("rag.query").joinpath(PARAMS).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    data: dict[str, Any] = json.loads(text)
-    if data.get("embedding_model") != model:
+    data = fitted_file(PARAMS, model)
+    if data is None:
         return None
     return AnswerTypes(
         tuple(data["classes"]),

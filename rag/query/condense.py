@@ -39,18 +39,17 @@ bench-followups``): docs/benchmarks.md, "Follow-ups".
 
 from __future__ import annotations
 
-import json
 import logging
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from rag.query.llm import prompt
+from rag.query.params import fitted_file
 
 log = logging.getLogger("rag.chat")
 
@@ -217,12 +216,8 @@ class Relatedness:
 def load_relatedness(model: str) -> Relatedness | None:
     """The fitted ``Relatedness`` (rag/query/condense.json) when it was fitted with
     embedding ``model``, else None (the test is then off)."""
-    try:
-        text = resources.files("rag.query").joinpath(PARAMS).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    data: dict[str, Any] = json.loads(text)
-    if data.get("embedding_model") != model:
+    data = fitted_file(PARAMS, model)
+    if data is None:
         return None
     return Relatedness(
         np.asarray(data["question_centre"], dtype=np.float32),

@@ -168,13 +168,25 @@ class AnswerParams:
         )
 
 
-@lru_cache(maxsize=1)
-def _packaged() -> AnswerParams | None:
+def fitted_file(name: str, model: str | None = None) -> dict[str, Any] | None:
+    """The JSON object of the fitted file ``name`` shipped in rag/query/ (written by a
+    ``make fit...`` target); None when it is missing, or when ``model`` is given and the
+    file was fitted with another embedding model (its ``embedding_model``): another
+    model's vectors mean nothing to its figures."""
     try:
-        text = resources.files("rag.query").joinpath(PARAMS_FILE).read_text(encoding="utf-8")
+        text = resources.files("rag.query").joinpath(name).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    return AnswerParams.from_dict(json.loads(text))
+    data: dict[str, Any] = json.loads(text)
+    if model is not None and data.get("embedding_model") != model:
+        return None
+    return data
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> AnswerParams | None:
+    data = fitted_file(PARAMS_FILE)
+    return None if data is None else AnswerParams.from_dict(data)
 
 
 def answer_params(model: str) -> AnswerParams | None:
