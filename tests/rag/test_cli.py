@@ -11,12 +11,12 @@ import pytest
 
 from rag.cli import main
 from rag.config import Settings
+from tests.conftest import use_env
 
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
-        monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(settings, name)))
+    use_env(monkeypatch, settings)
     monkeypatch.setenv("RAG_ABSTAIN_THRESHOLD", "-1")
     return settings
 

@@ -14,6 +14,7 @@ import pytest
 from rag.cli import main
 from rag.config import Settings
 from tests.api.conftest import serve
+from tests.conftest import use_env
 
 
 @pytest.fixture
@@ -41,8 +42,7 @@ def hostile(settings: Settings, tmp_path: Path) -> Settings:
 def test_every_bad_file_is_reported_and_the_good_ones_indexed(
     hostile: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
-        monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(hostile, name)))
+    use_env(monkeypatch, hostile)
     assert main(["index", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     problems = {p["source"]: p["reason"] for p in report["problems"]}

@@ -10,6 +10,7 @@ import pytest
 from rag.cli import main
 from rag.config import Settings
 from rag.index.build import build
+from tests.conftest import use_env
 
 SET = [
     {
@@ -49,8 +50,7 @@ SET = [
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
-        monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(settings, name)))
+    use_env(monkeypatch, settings)
     monkeypatch.setenv("RAG_ABSTAIN_THRESHOLD", "-1")
     build(settings)
     path = tmp_path / "set.jsonl"

@@ -18,7 +18,7 @@ from rag.index.build import IndexReport, build
 from rag.index.layout import current_version
 from rag.index.reader import LoadedIndex, open_index
 from rag.index.store import chroma_client
-from tests.conftest import make_settings, write_corpus
+from tests.conftest import make_settings, use_env, write_corpus
 
 FERRY = "Pelham ferry\n\nThe Pelham ferry crosses the estuary in 25 minutes.\n"
 """The input of the case ``duplicate``: this text in ``ferry.txt`` and ``ferry_copy.txt``."""
@@ -155,8 +155,7 @@ def case_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The case ``duplicate`` as `rag` sees it: its two files, through the environment."""
     folder = write_corpus(tmp_path, {"ferry.txt": FERRY, "ferry_copy.txt": FERRY})
     settings = make_settings(tmp_path, folder)
-    for name in ("corpus_dir", "index_dir", "cache_dir", "data_dir", "embedding"):
-        monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(settings, name)))
+    use_env(monkeypatch, settings)
     monkeypatch.setenv("RAG_ABSTAIN_THRESHOLD", "-1")
     return settings
 
