@@ -236,18 +236,11 @@ class ExtractiveAnswerer:
                 forms[i] = normalise(ranked[i].sentence.content)
             return forms[i]
 
-        said: dict[int, Statements] = {}
-
-        def stated(i: int) -> Statements:
-            if i not in said:
-                said[i] = self.stated(ranked[i])
-            return said[i]
-
         def same(i: int, j: int) -> bool:
             if form(i) == form(j):
                 return True
             one = same_language(langs[i], langs[j])
-            if not agree(stated(i), stated(j), compare_names=one):
+            if not agree(self.stated(ranked[i]), self.stated(ranked[j]), compare_names=one):
                 return False
             if langs[i] == langs[j]:
                 return float(raw[i] @ raw[j]) >= corroboration
