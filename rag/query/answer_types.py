@@ -36,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from rag.query.params import fitted_file
+from rag.text.normalise import normalise_number
 
 PARAMS = "answer_types.json"
 """The fitted classifier, beside this module."""
@@ -61,13 +62,18 @@ class Number:
     """A number as written: its digits normalised, and where it is."""
 
     digits: str
-    """ASCII digits, separators dropped (``2,100`` -> ``2100``); a run of numeric
+    """ASCII digits, grouping separators dropped (``2,100`` -> ``2100``) and a decimal
+    one kept (``1.5``), as ``rag.text.normalise.normalise_number`` reads them; a run of numeric
     ideographs as their values joined by ``+`` (三百 -> ``3+100``): enough to compare."""
     start: int
     end: int
     """``[start, end)`` in the text."""
     separated: bool
     """Written with a separator between its digits (``2,100``, ``1.5``)."""
+
+
+_AS_ASCII = {"\u066b": ".", "\u066c": ","}
+"""Arabic decimal and thousands separators, as ``normalise_number`` reads them."""
 
 
 def _decimal(ch: str) -> int | None:
@@ -83,24 +89,25 @@ def numbers(text: str) -> list[Number]:
     while i < n:
         d = _decimal(text[i])
         if d is not None:
-            digits = [str(d)]
+            written = [str(d)]
             separated = False
             j = i + 1
             while j < n:
                 dj = _decimal(text[j])
                 if dj is not None:
-                    digits.append(str(dj))
+                    written.append(str(dj))
                     j += 1
                 elif (
-                    unicodedata.normalize("NFKC", text[j]) in _SEPARATORS
+                    (mark := unicodedata.normalize("NFKC", text[j])) in _SEPARATORS
                     and j + 1 < n
                     and _decimal(text[j + 1]) is not None
                 ):
                     separated = True
+                    written.append(_AS_ASCII.get(mark, mark))
                     j += 1
                 else:
                     break
-            out.append(Number("".join(digits), i, j, separated))
+            out.append(Number(normalise_number("".join(written)), i, j, separated))
             i = j
             continue
         value = unicodedata.numeric(text[i], -1.0)

@@ -35,6 +35,10 @@ def test_numbers_are_read_in_any_script_with_separators_dropped() -> None:
     assert digits("医院有三百张床") == ["3+100"]  # numeric ideographs
     assert digits("一家医院") == []  # 一 is also the article
     assert digits("no number here") == []
+    # a decimal point is not a grouping separator: 1.5 million is not 15 million
+    assert digits("It cost 1.5 million dollars.") == ["1.5"]
+    assert digits("It cost 15 million dollars.") == ["15"]
+    assert digits("١٫٥ مليون") == ["1.5"]  # Arabic decimal separator
 
 
 @pytest.mark.parametrize(
