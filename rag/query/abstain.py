@@ -38,8 +38,9 @@ from importlib import resources
 import numpy as np
 
 from rag.query.sentences import Candidate, SentenceScorer
+from rag.text.language import same_language
 from rag.text.normalise import normalise
-from rag.text.segment import identifiers, tokens
+from rag.text.segment import identifiers
 from rag.types import Draft, SearchResult, WarningCode, warning
 
 HAND_THRESHOLD = 0.071
@@ -55,18 +56,19 @@ def messages() -> dict[str, dict[str, str]]:
     return data
 
 
-_FALLBACK = {"id": "ms", "ms": "id"}
-"""The language to try before English when a message lacks one (Malay and Indonesian
-read each other, and the detector confuses them on short questions)."""
-
-
 def message(kind: str, lang: str) -> str:
-    """The service's message ``kind`` (``abstain``) in language ``lang``; else in the
-    language ``_FALLBACK`` names; else in English (rag/prompts/messages.json)."""
+    """The service's message ``kind`` (``abstain``) in language ``lang``; else in one
+    that ``same_language`` calls the same (Malay and Indonesian read each other, and the
+    detector confuses them on short questions); else in English
+    (rag/prompts/messages.json)."""
     table = messages()[kind]
-    for code in (lang, _FALLBACK.get(lang, ""), "en"):
-        if code in table:
+    if lang in table:
+        return table[lang]
+    for code in sorted(table):
+        if same_language(code, lang):
             return table[code]
+    if "en" in table:
+        return table["en"]
     raise KeyError(f"rag/prompts/messages.json has no English '{kind}' message")
 
 
@@ -349,7 +351,7 @@ class Abstention:
 
     def decide(self, question: str, search: SearchResult) -> Decision:
         """The decision for ``question`` over what ``search`` retrieved for it."""
-        q_tokens = set(search.query_tokens or tokens(question, forms="query"))
+        q_tokens = set(search.query_tokens)
         everything, columns = self.scorer.ranked(q_tokens, search)
         ranked = quoting(question, everything)
         warnings = [

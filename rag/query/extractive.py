@@ -162,7 +162,7 @@ class ExtractiveAnswerer:
         first); the same list when there is no search to read them against."""
         if search is None or not ranked:
             return ranked
-        q_tokens = set(search.query_tokens or tokens(search.question, forms="query"))
+        q_tokens = set(search.query_tokens)
         share = self.scorer.query(q_tokens, search.query_vector, None).share
         expected = self.types.expected(search.query_vector) if self.types is not None else {}
         asked = statements(search.question)
@@ -282,6 +282,6 @@ class ExtractiveAnswerer:
         (``quote``). The Answerer protocol: no abstention here (rag/query/abstain.py
         decides that before), nothing is streamed (``on_delta`` is not called), and it
         takes milliseconds, so ``cancelled`` is not looked at."""
-        q_tokens = search.query_tokens or tuple(tokens(question, forms="query"))
+        q_tokens = search.query_tokens
         ranked = self.scorer.candidates(set(q_tokens), search)
         return self.quote(ranked, search=search)
