@@ -57,7 +57,8 @@ def check_citations(service: ChatService, answer: Answer) -> None:
         if c.source not in documents or not (corpus / c.source).resolve().is_relative_to(corpus):
             raise ApiProblem(422, f"citation [{c.n}]: no source '{c.source}' in the index")
         text = service.sources.get(c.source, documents[c.source]["sha256"])
-        if text is None or text[c.start_char : c.end_char] != c.quote or c.start_char < 0:
+        within = text is not None and 0 <= c.start_char <= c.end_char <= len(text)
+        if text is None or not within or text[c.start_char : c.end_char] != c.quote:
             raise ApiProblem(
                 422,
                 f"citation [{c.n}]: the quote is not the text of '{c.source}' at characters "

@@ -9,7 +9,7 @@ under the same Content-Security-Policy as the rest (``api.security``).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -58,7 +58,10 @@ def mount(app: FastAPI) -> None:
     app.mount("/vendor", AssetFiles(directory=VENDOR), name="vendor")
 
 
+@cache
 def _page(name: str) -> str:
+    """A page of api/static/, read once (the package's files do not change while it
+    runs)."""
     return (STATIC / name).read_text(encoding="utf-8")
 
 

@@ -552,9 +552,6 @@ class _Renderer:
 
     # inline
 
-    def inline(self, token: Token) -> str:
-        return self.items(self._inline_items(token.children or []))
-
     def _inline_items(self, children: list[Token]) -> list[_Item]:
         items: list[_Item] = []
         link: _Link | None = None  # an allowed link being collected

@@ -191,3 +191,21 @@ def test_a_rating_of_another_s_conversation_or_of_an_answer_it_never_gave_is_ref
     rows = store.all()
     store.close()
     assert [r.owner for r in rows if r.conversation_id == cid] == [identity("ka")]
+
+
+def test_a_negative_end_that_slices_to_the_quote_is_refused(
+    live: LiveServer, indexed: Settings
+) -> None:
+    """Python slices from the end with negative offsets: ``text[s - n : e - n]`` is the
+    quote, but those are no offsets of the file."""
+    answer = ask(live, "Which chip did DeepSeek use?")
+    cited = answer["citations"][0]
+    n = len((indexed.corpus_dir / cited["source"]).read_text(encoding="utf-8"))
+    cited.update(end_char=cited["end_char"] - n)
+    assert cited["end_char"] < 0
+    with live.client() as client:
+        response = client.post(
+            "/v1/feedback", json={"question": "Which chip?", "answer": answer, "rating": "up"}
+        )
+    assert response.status_code == 422
+    assert "the quote is not the text of" in response.json()["detail"]
