@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from rag.text.segment import display, format_of, segments
-from rag.text.structure import MARKUP
+from rag.text.structure import MARKUP, trim
 from rag.types import Passage, Sentence, SourceDocument, Span
 
 VERSION = 4
@@ -36,16 +36,6 @@ quoting the gold 0.563 -> 0.581; 1.5 x and 3 x measured the same as 2 x.)"""
 _CLAUSE = re.compile(r"[,،;؛，、:：]\s*")
 _WHOLE = frozenset({"table_header", "table_row", "heading", "code"})
 """Kinds never cut, whatever their length."""
-
-
-def trim(text: str, start: int, end: int) -> Span | None:
-    """``(start, end)`` narrowed to exclude surrounding white space; None if nothing
-    but space is left."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if start < end else None
 
 
 @lru_cache(maxsize=1)
@@ -80,11 +70,11 @@ def _split_long(plain: str, span: Span, max_tokens: int) -> list[Span]:
             if last_ok is None:  # one piece alone is over budget: keep it, cut later
                 last_ok = cut
             trimmed = trim(plain, piece_start, last_ok)
-            if trimmed:
+            if trimmed[0] < trimmed[1]:
                 pieces.append(trimmed)
             piece_start, last_ok = last_ok, (cut if last_ok != cut else None)
         trimmed = trim(plain, piece_start, end)
-        if trimmed:
+        if trimmed[0] < trimmed[1]:
             pieces.append(trimmed)
         if len(pieces) > 1:
             return [p for piece in pieces for p in _split_long(plain, piece, max_tokens)]

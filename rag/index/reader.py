@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,9 @@ class LoadedIndex:
         """The model id the version was built with (``model_id``)."""
         return str(self.manifest["embedding_model"])
 
-    @property
+    @cached_property
     def languages(self) -> frozenset[str]:
-        """The languages of the indexed documents (``und`` left out)."""
+        """The languages of the indexed documents (``und`` left out), made once."""
         return frozenset(d["lang"] for d in self.manifest["documents"].values()) - {"und"}
 
     def document(self, doc_id: str) -> DocumentEntry:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -465,7 +466,7 @@ def segments(
             bullet = _BULLET.match(text, *span)
             if bullet:
                 item, span = True, (bullet.end(), span[1])
-            lo = _bisect(breaks, span[0])
+            lo = bisect_left(breaks, span[0])
             cuts = []
             while lo < len(breaks) and breaks[lo] < span[1]:
                 if breaks[lo] > span[0]:
@@ -487,17 +488,6 @@ def segments(
                 )
                 out.append(Segment(s, e, kind, display(text, s, e, fmt), index))
     return out
-
-
-def _bisect(values: list[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if values[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @dataclass(frozen=True)
