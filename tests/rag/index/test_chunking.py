@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,31 @@ def test_split_rejects_bad_budget(corpus_dir: Path) -> None:
     doc = corpus.read_document(corpus_dir / "notes.md", "notes.md")
     with pytest.raises(ValueError, match="overlap_tokens < max_tokens"):
         chunking.split(doc, max_tokens=10, overlap_tokens=10)
+
+
+def test_a_long_table_row_is_never_cut(tmp_path: Path) -> None:
+    """A row cut in pieces would lose its header: rows, headings and code stay whole."""
+    cells = " | ".join(f"cell number {i}, with words" for i in range(60))
+    text = f"| Plan | Notes |\n| --- | --- |\n| Family | {cells} |\n"
+    path = tmp_path / "plans.md"
+    path.write_text(text, encoding="utf-8")
+    doc = corpus.read_document(path, "plans.md")
+    assert count_tokens(text) > 2 * 40
+    rows = [s for s in chunking.sentences_of(doc, 40) if s.kind == "table_row"]
+    assert len(rows) == 1
+    assert text[rows[0].start : rows[0].end].startswith("| Family |")
+    assert text[rows[0].start : rows[0].end].rstrip().endswith("|")
+
+
+def test_a_long_html_sentence_is_never_cut_inside_a_tag(tmp_path: Path) -> None:
+    links = ", ".join(f'see <a href="/p?a=1, b={i}">page {i}</a> here' for i in range(40))
+    text = f"<html><body><p>The guide lists pages: {links}.</p></body></html>\n"
+    path = tmp_path / "guide.html"
+    path.write_text(text, encoding="utf-8")
+    doc = corpus.read_document(path, "guide.html")
+    pieces = chunking.sentences_of(doc, 40)
+    assert len(pieces) > 1  # the sentence was cut
+    tags = [(m.start(), m.end()) for m in re.finditer(r"<[^>]*>", text)]
+    for s in pieces:
+        for edge in (s.start, s.end):
+            assert not any(a < edge < b for a, b in tags), (edge, text[edge - 10 : edge + 10])
