@@ -224,3 +224,20 @@ def test_static_files_cannot_reach_outside_their_folder(live: LiveServer) -> Non
         for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/vendor/../core.py"):
             assert client.get(path).status_code == 404, path
     assert Path(STATIC / "index.html").exists()
+
+
+def test_a_browser_session_sees_only_its_own_conversations(live: LiveServer) -> None:
+    """Two browsers (cookie jars) of one keyless service: B cannot read, continue or
+    delete A's conversation (404, as one that never existed); A still can."""
+    with live.client() as a, live.client() as b:
+        a.get("/")
+        b.get("/")  # each gets its own session cookie
+        first = a.post("/v1/chat", json={"message": "Which chip did DeepSeek use?"})
+        cid = first.json()["conversation_id"]
+        assert b.get(f"/v1/conversations/{cid}").status_code == 404
+        follow = b.post("/v1/chat", json={"message": "And then?", "conversation_id": cid})
+        assert follow.status_code == 404
+        assert b.delete(f"/v1/conversations/{cid}").status_code == 404
+        mine = a.get(f"/v1/conversations/{cid}")
+        assert mine.status_code == 200
+        assert len(mine.json()["turns"]) == 1
