@@ -190,7 +190,9 @@ class SentenceScorer:
     ) -> tuple[list[Candidate], dict[str, np.ndarray] | None]:
         """``candidates``, with their ``columns`` in the same order when the scorer
         has fitted parameters (None otherwise): ordered by the fitted probability,
-        else by the hand score, statements first."""
+        else by the hand score, statements first. The fitted order is what abstention
+        reads; the extractive answerer re-orders by the hand score and its context and
+        type terms (``ExtractiveAnswerer.prefer``) before it quotes."""
         query: Query | None = None
         baseline = self.baseline(search.query_vector)
         seen: set[int] = set()
