@@ -91,7 +91,8 @@ async def stream(
     after the stream began. Bad questions fail before the first event, as a problem.
     When the stream is closed before the end (the client went away), the answering
     thread is told to stop: it closes the LLM's stream at its next delta."""
-    service.validate(message, history)
+    # tokenising up to the history limit is CPU work: not on the event loop
+    await run_in_threadpool(service.validate, message, history)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
     cancelled = threading.Event()
