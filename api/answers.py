@@ -154,16 +154,12 @@ def sources_block(citations: list[Citation], quote_chars: int = 200) -> str:
     """The "Sources" list appended to OpenAI-compatible content, as Markdown: file names
     and quotes escaped so they render as the file's text (no link, image or HTML of
     the corpus), each line ending with the service's own link to the source viewer
-    (an absolute URL as an autolink, a path as code: a chat front end cannot open it)."""
+    (absolute, as the OpenAI-compatible route makes them, as an autolink)."""
     if not citations:
         return ""
     lines = ["", "", "Sources:"]
     for c in citations:
-        link = ""
-        if c.url and c.url.startswith(("http://", "https://")):
-            link = f" <{c.url}>"
-        elif c.url:
-            link = f" `{c.url}`"
+        link = f" <{c.url}>" if c.url else ""
         name = plain_markdown(c.source)
         lines.append(citation_line(c, quote_chars, name=name, escape=plain_markdown) + link)
     return "\n".join(lines)

@@ -141,13 +141,8 @@ def _base_url(state: State, request: Request) -> str:
 
 
 def _absolute(citations: list[Citation], base: str) -> list[Citation]:
-    base = base.rstrip("/")
-    return [
-        c.model_copy(update={"url": base + c.url})
-        if c.url and not c.url.startswith(("http://", "https://"))
-        else c
-        for c in citations
-    ]
+    """The citations with their source-viewer permalinks absolute, under ``base``."""
+    return [c.model_copy(update={"url": answers.source_url(base, c)}) for c in citations]
 
 
 @router.post(
