@@ -4,9 +4,12 @@ real model."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -178,3 +181,27 @@ def test_near_misses_of_tiny_corpora_abstain_often(tmp_path: Path) -> None:
         abstained += sum(p.answer(q).answer.abstained for q in questions)
         assert not p.answer(answerable[case]).answer.abstained
     assert abstained >= 4
+
+
+def fit_script() -> ModuleType:
+    """bench/fit_answer.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("fit_answer", ROOT / "bench" / "fit_answer.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_cut_paragraph_loses_the_sentences_that_hold_the_answer_and_nothing_else() -> None:
+    """The fit's one-paragraph near misses: the sentences that hold a gold answer are
+    cut, the others kept verbatim; a question is left out when no sentence holds the
+    answer alone (it spans two), or no sentence would remain."""
+    without_gold = fit_script().without_gold
+    text = "Lakeside Clinic opened in 2004. The clinic has 45 beds. It treats burns."
+    assert (
+        without_gold(text, "en", ["45 beds"]) == "Lakeside Clinic opened in 2004. It treats burns."
+    )
+    assert without_gold(text, "en", ["2004", "45 beds"]) == "It treats burns."
+    assert without_gold(text, "en", ["45 beds. it treats"]) is None
+    assert without_gold("The clinic has 45 beds.", "en", ["45 beds"]) is None
