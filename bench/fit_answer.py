@@ -26,10 +26,11 @@ change to retrieval or scoring; ``--stage`` picks one):
   (rag/query/abstain.py with the hand scorer).
   Then the one-paragraph corpora (``run_paragraphs``, indexed in memory as the service
   reads a file): every paragraph alone, its questions ``answerable``; and, for each
-  question, the paragraph with the sentences that hold its answer cut out (``cut``: a
-  near miss of the kind a small corpus gives, where the rest of the paragraph still
-  speaks of the subject but not of the asked attribute; a question whose answer spans
-  two sentences or is said twice is left out).
+  question, the paragraph with every sentence that holds its answer cut out (``cut``:
+  a near miss of the kind a small corpus gives, where the rest of the paragraph still
+  speaks of the subject but not of the asked attribute; left out when no sentence
+  holds the answer alone, it spans two, or no sentence would remain). Answers are
+  matched as ``gold`` is (a normalised substring: "10" is found in "2010").
 - ``fit``: GroupKFold by article (5 folds; no article in two folds). In each fold, a
   logistic regression (scikit-learn, standardised features) of ``gold_para`` on the
   answerable questions' candidates of the training folds; then a question-level one
@@ -39,7 +40,7 @@ change to retrieval or scoring; ``--stage`` picks one):
   the test fold. The file's models are then fitted on all folds the same way. The small
   and the one-paragraph corpora are only scored (by the fold model that did not see
   their article): fitted on the one-paragraph corpora too, the models moved along the
-  same trade-off (one paragraph: false abstention 0.089 -> 0.065, cut abstained 0.399 ->
+  same trade-off (one paragraph: false abstention 0.090 -> 0.065, cut abstained 0.397 ->
   0.341) and the threshold rose from 0.109 to 0.153, which abstained on a follow-up
   question of a three-file corpus that this fit answers.
 
@@ -78,7 +79,6 @@ from rag.query.abstain import (
     asks_quantity,
     states_quantity,
 )
-from rag.query.answer_types import load_answer_types, mismatch, statements
 from rag.query.params import AnswerParams, Logistic
 from rag.query.retriever import Retriever
 from rag.query.sentences import SENTENCE_FEATURES, SentenceScorer, sentence_features
@@ -309,12 +309,6 @@ class Rows:
             return
         query = scorer.query(q_tokens, search.query_vector, search.query_terms, search.lang)
         c = scorer.columns(query, cands, search, fitted)
-        types = load_answer_types(fitted.embedding_model)
-        expected = types.expected(search.query_vector) if types is not None else {}
-        asked = statements(q.question)
-        c["mismatch"] = np.array(
-            [mismatch(expected, statements(x.sentence.content).without(asked)) for x in cands]
-        )
         holds = [any(g in normalised(x.sentence.content) for g in gold) for x in cands]
         own = [x.doc_id.removesuffix(".txt") == q.pid for x in cands]
         asks = asks_quantity(q.question)
@@ -342,7 +336,6 @@ class Rows:
             first is not None and any(g in normalised(first.sentence.content) for g in gold)
         )
         qrows["no_quantity"].append(asks and not any(states))
-        qrows["unknown"].append(sum(w for t, w in query.share.items() if t not in scorer.idf))
         qrows["gold_retrieved"].append(any(holds))
 
     def data(self) -> dict[str, Any]:
@@ -406,8 +399,7 @@ def run_paragraphs(
     question, the paragraph with the sentences that hold its answer cut out (``cut``: a
     near miss where the corpus speaks of the subject of the question but not of the
     asked attribute)."""
-    base = settings()
-    s = base.model_copy(update={"top_k": base.top_k, "candidates": base.candidates})
+    s = settings()
     paragraphs, gold_questions = xquad.load(s.xquad_dir, plang)
     golds = {q.qid: [g for g in (normalised(a) for a in q.answers) if g] for q in gold_questions}
     asked: dict[str, dict[str, list[xquad.Question]]] = {}
@@ -518,9 +510,9 @@ def kind_of(name: str) -> str:
     return "small" if name.startswith("small-") else "para" if name == "para" else "full"
 
 
-def load(pairs: tuple[str, ...], kind: str) -> Data:
+def load(pairs: tuple[str, ...], kind: str) -> Data | None:
     """The rows of ``pairs`` (the small corpora: of ``SMALL_PAIRS``) over the corpora of
-    ``kind`` (``KINDS``), as one Data."""
+    ``kind`` (``KINDS``), as one Data; None when there are none."""
     files = sorted((VAR / "rows").glob("*.pkl"))
     chosen = []
     for f in files:
@@ -542,6 +534,8 @@ def load(pairs: tuple[str, ...], kind: str) -> Data:
         for k, v in data["questions"].items():
             questions[k].append(v)
         offset += len(data["questions"]["qid"])
+    if not questions:
+        return None
     r = {k: np.concatenate(v) for k, v in rows.items()}
     q = {k: np.concatenate(v) for k, v in questions.items()}
     n = len(q["qid"])
@@ -551,8 +545,8 @@ def load(pairs: tuple[str, ...], kind: str) -> Data:
     features = np.empty((len(r["q"]), len(SENTENCE_FEATURES)))
     for i in range(n):
         sl = slice(start[i], stop[i])
-        f = sentence_features({k: r[k][sl].astype(np.float64) for k in raw})
-        features[sl] = np.stack([f[name] for name in SENTENCE_FEATURES], axis=1)
+        found = sentence_features({k: r[k][sl].astype(np.float64) for k in raw})
+        features[sl] = np.stack([found[name] for name in SENTENCE_FEATURES], axis=1)
     return Data(r, q, start, stop, features)
 
 
@@ -778,9 +772,22 @@ def decisions(data: Data, decided: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def fmt(v: Any) -> str:
+    if v is None:
+        return ""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.3f}"
     return str(v)
+
+
+def no_nan(value: Any) -> Any:
+    """``value`` with every NaN (a rate over no question) made None: strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_nan(v) for v in value]
+    return value
 
 
 def markdown(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -796,8 +803,10 @@ def fit_all(pairs: tuple[str, ...], small_too: bool) -> None:
     s = settings()
     model = model_id(_load(s.embedding))
     data = load(pairs, "full")
-    aside = {k: load(pairs, k) for k in ("small", "para") if small_too or k == "para"}
-    aside = {k: d for k, d in aside.items() if len(d.start)}
+    if data is None:
+        raise SystemExit(f"no rows of {', '.join(pairs)} under {VAR / 'rows'}: run --stage rows")
+    kinds = ("small", "para") if small_too else ("para",)
+    aside = {k: d for k in kinds if (d := load(pairs, k)) is not None}
     print(f"{len(data.start)} questions, {len(data.features)} rows", flush=True)
     base, _ = cross_validate(data, {}, BASE)
     main, scored = cross_validate(data, aside, ALL)
@@ -880,7 +889,10 @@ def fit_all(pairs: tuple[str, ...], small_too: bool) -> None:
             "small": small_table,
         },
     }
-    OUT.write_text(json.dumps(params, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    params = no_nan(params)
+    OUT.write_text(
+        json.dumps(params, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+    )
     DOC.write_text(report(params, pairs), encoding="utf-8")
     print(f"wrote {OUT} and {DOC}", flush=True)
 
