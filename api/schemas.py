@@ -180,6 +180,14 @@ class CompletionRequest(BaseModel):
     )
     stream: bool = False
     stream_options: StreamOptions | None = None
+    n: int = Field(
+        1,
+        ge=1,
+        le=1,
+        description="How many choices to make: one (an answer quotes the documents; a "
+        "second would be the same answer). A larger n is refused (422), not silently "
+        "answered with one choice",
+    )
 
 
 class UrlCitation(BaseModel):

@@ -96,6 +96,18 @@ def test_last_message_must_be_the_users(live: LiveServer) -> None:
     assert "last message must be a user message" in caught.value.body["detail"]  # type: ignore[index]
 
 
+def test_more_than_one_choice_is_refused_not_silently_one(live: LiveServer) -> None:
+    with pytest.raises(UnprocessableEntityError) as caught:
+        client_for(live).chat.completions.create(
+            model="rag-citations", messages=[{"role": "user", "content": QUESTION}], n=3
+        )
+    assert "n" in str(caught.value.body) and "less than or equal to 1" in str(caught.value.body)
+    one = client_for(live).chat.completions.create(
+        model="rag-citations", messages=[{"role": "user", "content": QUESTION}], n=1
+    )
+    assert len(one.choices) == 1
+
+
 def marker_annotations(content: str, annotations: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(the content at each annotation's indexes, its URL)."""
     return [
