@@ -107,7 +107,7 @@ C = 1.0
 
 def settings() -> Settings:
     """The service's settings, with the fit's folders under var/fit."""
-    return Settings(data_dir=VAR)
+    return Settings(data_dir=VAR, cache_dir=Settings().cache_dir)  # the service's cache
 
 
 # --- build ---------------------------------------------------------------------------

@@ -50,11 +50,12 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("seeds")
     """The folder of articles (.txt, .md, .html, .pdf)."""
     index_dir: Path = Path("var/index")
-    """Where index versions live; one writer at a time."""
+    """Where index versions live; one writer at a time. Unset, ``data_dir``/index."""
     cache_dir: Path = Path("var/cache")
-    """Embedding cache, keyed by (model id, text sha256)."""
+    """Embedding cache, keyed by (model id, text sha256). Unset, ``data_dir``/cache."""
     data_dir: Path = Path("var")
-    """Conversations (SQLite)."""
+    """What the service keeps: conversations, ratings, Slack event ids, eval results,
+    and the index and the cache unless they are set themselves."""
 
     chroma_url: str | None = None
     """A Chroma server (``http://host:port``, started with ``chroma run``) instead of the
@@ -299,6 +300,17 @@ class Settings(BaseSettings):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{info.field_name} must be in [0, 1], got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _under_data_dir(self) -> Settings:
+        """An index or cache folder not set itself follows ``data_dir`` (set alone, it
+        moves everything the service writes)."""
+        if "data_dir" in self.model_fields_set:
+            if "index_dir" not in self.model_fields_set:
+                self.index_dir = self.data_dir / "index"
+            if "cache_dir" not in self.model_fields_set:
+                self.cache_dir = self.data_dir / "cache"
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_budget(self) -> Settings:

@@ -99,3 +99,20 @@ def test_env_example_uncommented_is_the_defaults(tmp_path: Path) -> None:
     assert (Settings().top_k, Settings().public_url) == (9, "https://x.example")
     names = [line.split("=", 1)[0] for line in lines]
     assert names == [env_name(name) for name in Settings.model_fields]
+
+
+def test_the_data_folder_holds_the_index_and_cache_unless_they_are_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("RAG_DATA_DIR", "RAG_INDEX_DIR", "RAG_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env
+    default = Settings()
+    assert (default.index_dir, default.cache_dir) == (Path("var/index"), Path("var/cache"))
+    monkeypatch.setenv("RAG_DATA_DIR", "/srv/rag")
+    moved = Settings()
+    assert (moved.index_dir, moved.cache_dir) == (Path("/srv/rag/index"), Path("/srv/rag/cache"))
+    monkeypatch.setenv("RAG_INDEX_DIR", "/fast/index")
+    own = Settings()
+    assert (own.index_dir, own.cache_dir) == (Path("/fast/index"), Path("/srv/rag/cache"))
+    assert Settings(data_dir=Path("d"), cache_dir=Path("c")).cache_dir == Path("c")
