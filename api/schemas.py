@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag.types import Answer, Citation
 
@@ -180,14 +180,19 @@ class CompletionRequest(BaseModel):
     )
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(
-        1,
-        ge=1,
-        le=1,
+    n: int | None = Field(
+        None,
         description="How many choices to make: one (an answer quotes the documents; a "
-        "second would be the same answer). A larger n is refused (422), not silently "
-        "answered with one choice",
+        "second would be the same answer). Unset, null or 1; any other n is refused "
+        "(422), not silently answered with one choice",
     )
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int | None) -> int | None:
+        if n is not None and n != 1:
+            raise ValueError(f"n must be 1 (this service gives one choice per answer), got {n}")
+        return n
 
 
 class UrlCitation(BaseModel):
