@@ -34,6 +34,10 @@ def _split_list(value: object) -> object:
     return value
 
 
+UNDER_DATA_DIR = {"index_dir": "index", "cache_dir": "cache"}
+"""Folders that, when not set themselves, are these folders of ``Settings.data_dir``."""
+
+
 class Settings(BaseSettings):
     """Every setting of the service (module doc: precedence). Validated when
     built: a bad value raises ValidationError naming it."""
@@ -50,9 +54,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("seeds")
     """The folder of articles (.txt, .md, .html, .pdf)."""
     index_dir: Path = Path("var/index")
-    """Where index versions live; one writer at a time. Unset, ``data_dir``/index."""
+    """Where index versions live, one writer at a time (unset: index/ in RAG_DATA_DIR)."""
     cache_dir: Path = Path("var/cache")
-    """Embedding cache, keyed by (model id, text sha256). Unset, ``data_dir``/cache."""
+    """Embedding cache, keyed by (model id, text sha256) (unset: cache/ in RAG_DATA_DIR)."""
     data_dir: Path = Path("var")
     """What the service keeps: conversations, ratings, Slack event ids, eval results,
     and the index and the cache unless they are set themselves."""
@@ -306,10 +310,9 @@ class Settings(BaseSettings):
         """An index or cache folder not set itself follows ``data_dir`` (set alone, it
         moves everything the service writes)."""
         if "data_dir" in self.model_fields_set:
-            if "index_dir" not in self.model_fields_set:
-                self.index_dir = self.data_dir / "index"
-            if "cache_dir" not in self.model_fields_set:
-                self.cache_dir = self.data_dir / "cache"
+            for name, folder in UNDER_DATA_DIR.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, self.data_dir / folder)
         return self
 
     @model_validator(mode="after")
@@ -365,7 +368,9 @@ def env_example() -> str:
     for name, field in Settings.model_fields.items():
         meaning = _first_sentence(field.description or name)
         lines += ["", *textwrap.wrap(meaning, 86, initial_indent="# ", subsequent_indent="# ")]
-        lines.append(f"# {env_name(name)}={_env_value(field.default)}")
+        # a folder that follows RAG_DATA_DIR is shown unset, so uncommented it still does
+        value = "" if name in UNDER_DATA_DIR else _env_value(field.default)
+        lines.append(f"# {env_name(name)}={value}")
     return "\n".join(lines) + "\n"
 
 
