@@ -201,21 +201,3 @@ def test_a_sentence_is_read_under_its_title_and_heading_not_its_neighbour(
         "The ferry leaves at six.": "The ferry leaves at six.",
         "It is late.": "It is late.",
     }
-
-
-def test_a_version_built_before_sentences_under_headings_opens_and_is_rebuilt(
-    settings: Settings,
-) -> None:
-    """A version whose manifest has no ``context_vectors`` (built before them) opens
-    without them, and the next ``rag index`` builds a version that has them."""
-    first = build(settings).version
-    folder = layout.version_dir(settings.index_dir, first)
-    manifest = json.loads((folder / layout.MANIFEST).read_text(encoding="utf-8"))
-    del manifest["context_vectors"]
-    (folder / layout.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    (folder / layout.CONTEXT_VECTORS).unlink()
-    old = open_index(settings)
-    assert old.context_vectors is None and len(old.passages) > 0
-    report = build(settings)
-    assert report.version != first
-    assert open_index(settings).context_vectors is not None
