@@ -210,8 +210,8 @@ def under_headings(documents: dict[str, SourceDocument], chunks: Chunks) -> list
         heads = [kinds.get(tuple(chunks.sentence_keys[i])) == "heading" for i in rows]
         title = documents[doc_id].title.strip()
         said = {t for t, h in zip(texts, heads, strict=True) if not h}
-        if any(t in title for t in said):
-            title = ""  # the title is (or holds) a sentence of the text: not a heading
+        if title in said:
+            title = ""  # the title is the first sentence of the text: no heading
         heading = ""
         for i, text, head in zip(rows, texts, heads, strict=True):
             if head:

@@ -76,9 +76,7 @@ proxy, 0.6525 -> 0.6518 on XQuAD (at twice the weight 0.6459: not more)."""
 HEADING_WEIGHT = 1.0
 """What a sentence gains, times how much better its vector read under its headings
 (rag/index/build.py ``under_headings``: "It was built in 1872" under "The Harbor Point
-Lighthouse") matches the question than its own vector; only with the model of
-rag/query/answer_params.json (``SentenceScorer.fitted``), which it was measured with:
-another model's vectors, as the fitted rules, fall back. Measured on XQuAD's English
+Lighthouse") matches the question than its own vector. Measured on XQuAD's English
 paragraphs, each under its article's title as a heading line (XQuAD's sentences name
 their subject more often than a user's file does), English, Arabic and Chinese
 questions, every other article: first quote holds the gold, one paragraph alone 0.7811
@@ -186,9 +184,7 @@ class ExtractiveAnswerer:
         similarity = np.asarray(self.index.sentence_vectors[rows]) @ search.query_vector
         cosine = dict(zip(rows, similarity.tolist(), strict=True))
         under: dict[int, float] = {}
-        if self.index.context_vectors is not None and self.scorer.fitted is not None:
-            # (measured with the model the fitted rules were fitted on: with another
-            # model, as with the fitted rules, the answerer does without)
+        if self.index.context_vectors is not None:
             mine = sorted({c.sentence.row for c in ranked})
             found = np.asarray(self.index.context_vectors[mine]) @ search.query_vector
             under = dict(zip(mine, found.tolist(), strict=True))
