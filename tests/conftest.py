@@ -57,11 +57,11 @@ def use_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB tmpfs mounted under tmp_path (mounting needs root: skipped otherwise)."""
+    """A 2 MB tmpfs mounted under tmp_path (mounting needs root: skipped otherwise)."""
     mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)],
         capture_output=True,
         check=False,
     )

@@ -48,7 +48,6 @@ from rag.index.latent import (
 from rag.index.layout import (
     BM25,
     CHROMA,
-    CONTEXT_VECTORS,
     LATENT,
     MANIFEST_FORMAT,
     PASSAGES,
@@ -186,43 +185,6 @@ class Chunks:
     """The distinct sentences' contents (``Sentence.content``), as embedded."""
 
 
-def under_headings(documents: dict[str, SourceDocument], chunks: Chunks) -> list[str]:
-    """Each distinct sentence (in the order of ``chunks.sentence_texts``) as read under
-    its headings: the document's title, when it is not one of its sentences of text
-    (a heading, an HTML or PDF title), and the nearest heading before the sentence,
-    then the sentence; a heading, or a sentence with no heading above it, is itself.
-    A sentence that refers back to the subject its headings name ("It was built in
-    1872", under "The Harbor Point Lighthouse") is then embedded with that subject
-    (rag/query/extractive.py ``prefer``). The sentence before it is left out: it would
-    lend the sentence its own content, and the sentence after an answer would be read
-    as the answer."""
-    kinds: dict[tuple[str, int, int], str] = {}
-    for p in chunks.passages:
-        for x in p.sentences:
-            kinds[(p.doc_id, x.start, x.end)] = x.kind
-    order: dict[str, list[int]] = {}
-    for i, key in enumerate(chunks.sentence_keys):
-        order.setdefault(key[0], []).append(i)
-    out = list(chunks.sentence_texts)
-    for doc_id, rows in order.items():
-        rows.sort(key=lambda i: chunks.sentence_keys[i][1])
-        texts = [chunks.sentence_texts[i] for i in rows]
-        heads = [kinds.get(tuple(chunks.sentence_keys[i])) == "heading" for i in rows]
-        title = documents[doc_id].title.strip()
-        said = {t for t, h in zip(texts, heads, strict=True) if not h}
-        if title in said:
-            title = ""  # the title is the first sentence of the text: no heading
-        heading = ""
-        for i, text, head in zip(rows, texts, heads, strict=True):
-            if head:
-                heading = text
-                continue
-            parts = [t for t in dict.fromkeys((title, heading)) if t]
-            if parts:
-                out[i] = " ".join([*parts, text])
-    return out
-
-
 @dataclass
 class Embedded:
     """What the embed stage gave: rows in the order of ``Chunks``."""
@@ -233,9 +195,6 @@ class Embedded:
     sentence_latent: list[Terms] | None
     embedded: int
     """Texts sent to the model."""
-    context_vectors: np.ndarray | None = None
-    """Each sentence's vector under its headings (``under_headings``), rows as
-    ``sentence_vectors``."""
 
 
 @contextlib.contextmanager
@@ -308,7 +267,6 @@ def scan(settings: Settings, rebuild: bool = False) -> Scan:
         or old.get("latent_terms", 0) != latent_terms
         or old.get("sentence_latent_terms", 0) != sentence_terms
         or not old.get("language_centroids")
-        or not old.get("context_vectors")
     ):
         old = None
     docs = {d.doc_id: d for d in loaded.documents}
@@ -371,8 +329,7 @@ def embed(
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", scanned.embedding)
     try:
         contents = [p.content for p in chunks.passages]
-        contexts = under_headings(scanned.documents, chunks)
-        texts = contents + chunks.sentence_texts + contexts
+        texts = contents + chunks.sentence_texts
         todo = len(cache.missing(texts))
         if scanned.latent_terms:
             todo += len(cache.missing(texts, cache.LATENT))
@@ -390,19 +347,11 @@ def embed(
             progress(0, todo)
         passage_vectors = cache.embed(contents, progress=tick)
         sentence_vectors = cache.embed(chunks.sentence_texts, progress=tick)
-        context_vectors = cache.embed(contexts, progress=tick)
         latent = sentence_latent = None
         if scanned.latent_terms:
             latent = cache.latent(contents, progress=tick)
             sentence_latent = cache.latent(chunks.sentence_texts, progress=tick)
-        return Embedded(
-            passage_vectors,
-            sentence_vectors,
-            latent,
-            sentence_latent,
-            cache.embedded,
-            context_vectors,
-        )
+        return Embedded(passage_vectors, sentence_vectors, latent, sentence_latent, cache.embedded)
     finally:
         cache.close()
 
@@ -451,7 +400,6 @@ def manifest(version: str, corpus_dir: Path, scanned: Scan, chunks: Chunks) -> M
         "latent_terms": scanned.latent_terms,
         "sentence_latent_terms": scanned.sentence_terms,
         "language_centroids": True,
-        "context_vectors": True,
         "counts": {
             "documents": len(scanned.documents),
             "passages": len(chunks.passages),
@@ -520,8 +468,6 @@ def write(
         for p in passages:
             out.write(json.dumps(passage_record(p), ensure_ascii=False) + "\n")
     np.save(staging / SENTENCE_VECTORS, vectors.sentence_vectors)
-    if vectors.context_vectors is not None:
-        np.save(staging / CONTEXT_VECTORS, vectors.context_vectors)
     langs = [scanned.documents[k[0]].lang for k in chunks.sentence_keys]
     save_centroids(staging, langs, vectors.sentence_vectors)
     (staging / SENTENCE_KEYS).write_text(json.dumps(chunks.sentence_keys), encoding="utf-8")
@@ -704,7 +650,6 @@ def in_memory(
 
     passage_vectors = vectors(contents)
     sentence_vectors = vectors(chunks.sentence_texts)
-    context_vectors = vectors(under_headings(docs, chunks))
     latent = terms = None
     if supports_latent(embedding):
         dim = embedding.latent_dim  # type: ignore[attr-defined]
@@ -739,7 +684,6 @@ def in_memory(
         vectors=MemoryVectors(ids, passage_vectors),
         sentence_rows={(d, s, e): i for i, (d, s, e) in enumerate(chunks.sentence_keys)},
         sentence_vectors=sentence_vectors,
-        context_vectors=context_vectors,
         latent=latent,
         sentence_terms=terms,
         centroids=centroids(langs, sentence_vectors) if langs else {},

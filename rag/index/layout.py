@@ -47,7 +47,6 @@ MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 SENTENCE_KEYS = "sentences.json"
 SENTENCE_VECTORS = "sentences.npy"
-CONTEXT_VECTORS = "sentences_under_headings.npy"
 CENTROIDS = "centroids.npz"
 BM25 = "bm25"
 LATENT = "latent"
@@ -97,9 +96,6 @@ class Manifest(TypedDict):
     """Latent terms kept per passage (0: none); missing in versions built before them."""
     sentence_latent_terms: NotRequired[int]
     language_centroids: NotRequired[bool]
-    context_vectors: NotRequired[bool]
-    """Whether the version has each sentence's vector read under its headings
-    (``CONTEXT_VECTORS``); missing in versions built before them."""
     counts: Counts
     documents: dict[str, DocumentEntry]
     """By doc_id (the path relative to the corpus folder)."""

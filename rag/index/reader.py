@@ -22,7 +22,6 @@ from rag.index.latent import LatentIndex, SentenceTerms, supports_latent
 from rag.index.layout import (
     BM25,
     CENTROIDS,
-    CONTEXT_VECTORS,
     LATENT,
     PASSAGES,
     SENTENCE_KEYS,
@@ -83,10 +82,6 @@ class LoadedIndex:
     """Latent terms of the sentences (rows of ``sentence_vectors``), likewise."""
     centroids: dict[str, np.ndarray] = field(default_factory=dict)
     """Mean sentence vector of each language of the corpus (see rag/query/retriever.py)."""
-    context_vectors: np.ndarray | None = None
-    """Each sentence's vector read under its headings (rag/index/build.py
-    ``under_headings``), rows as ``sentence_vectors``, memory-mapped; None in versions
-    built before them."""
 
     @property
     def embedding_model(self) -> str:
@@ -108,7 +103,6 @@ class LoadedIndex:
         chat service closes a version once no request uses it (rag/query/chat.py)."""
         self.vectors.close()
         self.sentence_vectors = np.zeros((0, self.sentence_vectors.shape[-1]), np.float32)
-        self.context_vectors = None
         self.sentence_terms = None
 
     def language_similarity(self, vector: np.ndarray) -> dict[str, float]:
@@ -171,13 +165,6 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         # mapped, not read: pages come in as sentences are scored (large corpora)
         sentence_vectors = np.load(vectors_path, mmap_mode="r")
     expect(version, vectors_path, sentence_vectors.shape[0], counts["sentences"], "vectors")
-    context_path = path / CONTEXT_VECTORS
-    context_vectors: np.ndarray | None = None
-    with damaged(version, context_path):
-        if manifest.get("context_vectors"):
-            context_vectors = np.load(context_path, mmap_mode="r")
-    if context_vectors is not None:
-        expect(version, context_path, context_vectors.shape[0], counts["sentences"], "vectors")
     with damaged(version, path / BM25):
         lexical = LexicalIndex.load(path / BM25)
     expect(version, path / BM25, len(lexical.ids), counts["passages"], "passages")
@@ -220,5 +207,4 @@ def open_index(settings: Settings, expected_model: str | None = None) -> LoadedI
         latent=latent,
         sentence_terms=sentence_terms,
         centroids=centroids,
-        context_vectors=context_vectors,
     )

@@ -9,12 +9,8 @@ Before choosing, it re-reads the scorer's candidates (``ExtractiveAnswerer.prefe
   founder, ...") does not name its subject; the question's words that the sentence
   lacks but its document's title, its heading or the sentence before it contain count
   for it as the sentence's own words do (``ScoringParams.lexical_weight``), so "How many
-  beds does Lakeside Clinic have?" finds the clinic's sentence, not the hospital's; and
-  where the index has them, the sentence's vector read under its headings counts when
-  it matches the question better than its own (``HEADING_WEIGHT``), so "When was the
-  lighthouse built?" quotes "It was built in 1872", not the sentence that names the
-  lighthouse and says where it stands. The quote stays the sentence itself (its
-  citation names the file and line);
+  beds does Lakeside Clinic have?" finds the clinic's sentence, not the hospital's. The
+  quote stays the sentence itself (its citation names the file and line);
 - **by answer type** (rag/query/answer_types.py): a question that asks for a quantity,
   a time or a person prefers a sentence that states one (a year is not a count): the
   score is less ``TYPE_PENALTY`` times the probability that the sentence lacks what is
@@ -73,15 +69,6 @@ refer back: what it shows is that the gain costs nothing elsewhere). The questio
 tokens found in the context count at ``ScoringParams.lexical_weight``, as in the
 sentence: with the previous sentence's lexical share above the sentence's own as a
 proxy, 0.6525 -> 0.6518 on XQuAD (at twice the weight 0.6459: not more)."""
-HEADING_WEIGHT = 1.0
-"""What a sentence gains, times how much better its vector read under its headings
-(rag/index/build.py ``under_headings``: "It was built in 1872" under "The Harbor Point
-Lighthouse") matches the question than its own vector. Measured on XQuAD's English
-paragraphs, each under its article's title as a heading line (XQuAD's sentences name
-their subject more often than a user's file does), English, Arabic and Chinese
-questions, every other article: first quote holds the gold, one paragraph alone 0.7811
-at 0 -> 0.7811 at 0.5 -> 0.7834 at 1.0 -> 0.7800 at 1.5; the 240 paragraphs as one
-corpus 0.6580 -> 0.6607 -> 0.6634 -> 0.6585."""
 CONTEXT_CACHE = 100_000
 """Sentences whose context and statements are kept in memory (each emptied when full)."""
 
@@ -183,20 +170,13 @@ class ExtractiveAnswerer:
         rows = sorted({c.sentence.row for c in ranked} | {r for x in contexts for r in x.rows})
         similarity = np.asarray(self.index.sentence_vectors[rows]) @ search.query_vector
         cosine = dict(zip(rows, similarity.tolist(), strict=True))
-        under: dict[int, float] = {}
-        if self.index.context_vectors is not None:
-            mine = sorted({c.sentence.row for c in ranked})
-            found = np.asarray(self.index.context_vectors[mine]) @ search.query_vector
-            under = dict(zip(mine, found.tolist(), strict=True))
         out = []
         for cand, context in zip(ranked, contexts, strict=True):
             own = cosine[cand.sentence.row]
             near = max((cosine[r] for r in context.rows), default=own)
-            headed = under.get(cand.sentence.row, own)
             score = (
                 cand.score
                 + CONTEXT_WEIGHT * max(0.0, near - own)
-                + HEADING_WEIGHT * max(0.0, headed - own)
                 + self.params.lexical_weight * self.context_share(cand, context, share)
             )
             if expected:

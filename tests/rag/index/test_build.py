@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.index import build as indexer
-from rag.index import corpus, layout
+from rag.index import layout
 from rag.index.build import build
 from rag.index.layout import current_version
 from rag.index.reader import open_index
@@ -30,16 +29,7 @@ def test_first_build_indexes_every_document(settings: Settings) -> None:
     texts = {p.content for p in index.passages.values()}
     for p in index.passages.values():
         texts |= {s.content for s in p.sentences}
-    assert index.context_vectors is not None
-    assert index.context_vectors.shape == index.sentence_vectors.shape
-    docs = {
-        d: corpus.read_document(settings.corpus_dir / d, d) for d in index.manifest["documents"]
-    }
-    chunks = indexer._chunks(docs, settings.chunk_tokens, settings.chunk_overlap_tokens)
-    headed = set(indexer.under_headings(docs, chunks))
-    assert headed - texts  # notes.md's sentences sit under its heading
-    # each distinct text embedded exactly once: passages, sentences, sentences under headings
-    assert report.embedded == len(texts | headed)
+    assert report.embedded == len(texts)  # each distinct text embedded exactly once
 
 
 def test_unchanged_corpus_embeds_nothing_and_keeps_the_version(settings: Settings) -> None:
@@ -66,9 +56,8 @@ def test_changed_file_reembeds_only_its_own_passages(settings: Settings) -> None
     for doc in before:
         if doc != "notes.md":
             assert after[doc] == before[doc]
-    # only texts of notes.md were new: its passage(s) and its new sentence, alone and
-    # under its heading
-    assert 0 < report.embedded <= len(after["notes.md"]) + 3
+    # only texts of notes.md were new: its passage(s) and its new sentence
+    assert 0 < report.embedded <= len(after["notes.md"]) + 2
     index = open_index(settings)
     assert index.vectors.count() == sum(len(v) for v in after.values())
     assert any("Kunming" in p.text for p in index.passages.values())
@@ -175,29 +164,3 @@ def test_pause_points_are_the_moments_of_the_named_stages(settings: Settings) ->
     assert len(set(PAUSE_POINTS)) == len(PAUSE_POINTS)
     with pytest.raises(ConfigError, match="index_pause_at must be one of scan:start, "):
         build(settings.model_copy(update={"index_pause_at": "published"}))
-
-
-def test_a_sentence_is_read_under_its_title_and_heading_not_its_neighbour(
-    tmp_path: Path,
-) -> None:
-    """What the sentences-under-headings vectors embed: the document's title (when it
-    is a heading, not a sentence of its text) and the nearest heading, then the
-    sentence; a heading is itself, and a file without one reads each sentence alone."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "dairy.md").write_text(
-        "# Brook Farm Dairy\n\nThe dairy sells milk.\n\n## The shop\n\nIt opens at eight.\n",
-        encoding="utf-8",
-    )
-    (folder / "plain.txt").write_text("The ferry leaves at six. It is late.\n", encoding="utf-8")
-    docs = {d: corpus.read_document(folder / d, d) for d in ("dairy.md", "plain.txt")}
-    chunks = indexer._chunks(docs, 160, 40)
-    read = dict(zip(chunks.sentence_texts, indexer.under_headings(docs, chunks), strict=True))
-    assert read == {
-        "Brook Farm Dairy": "Brook Farm Dairy",
-        "The dairy sells milk.": "Brook Farm Dairy The dairy sells milk.",
-        "The shop": "The shop",
-        "It opens at eight.": "Brook Farm Dairy The shop It opens at eight.",
-        "The ferry leaves at six.": "The ferry leaves at six.",
-        "It is late.": "It is late.",
-    }

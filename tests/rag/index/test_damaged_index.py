@@ -88,14 +88,6 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
         lambda v, i: (v / "centroids.npz").write_bytes(b"not a zip file"),
         "centroids",
     ),
-    "sentences under headings missing": (
-        lambda v, i: (v / "sentences_under_headings.npy").unlink(),
-        "sentences_under_headings.npy",
-    ),
-    "sentences under headings truncated": (
-        lambda v, i: truncate(v / "sentences_under_headings.npy"),
-        "sentences_under_headings.npy",
-    ),
 }
 
 

@@ -211,35 +211,3 @@ def test_a_cut_paragraph_loses_the_sentences_that_hold_the_answer_and_nothing_el
     )
     # one answer alone in a sentence, another spanning the rest: the rest still holds it
     assert without_gold(text, "en", ["2004", "beds. it treats"]) is None
-
-
-@pytest.mark.slow
-def test_a_sentence_that_refers_back_is_quoted_when_it_answers(tmp_path: Path) -> None:
-    """Three files in three languages, each under a title that names its subject, whose
-    answering sentences say "It", "Sie" or nothing ("Lo abrió ...", "Tiene ..."): read
-    under their headings they are quoted, not the sentence that names the subject.
-    Without the vectors read under headings, the naming sentence wins most of them."""
-    p = pipeline(tmp_path, "under_headings")
-    asked = {
-        "When was Brook Farm Dairy founded?": "founded in 1978",
-        "Who founded Brook Farm Dairy?": "Alan Pike",
-        "When does the Brook Farm Dairy shop open?": "opens at eight",
-        "Wann wurde die Mühle Hensler gebaut?": "1890",
-        "Wer hat die Mühle Hensler gebaut?": "Anton Hensler",
-        "¿Quién abrió el Hotel Miramar?": "familia Ortega",
-        "¿Cuántas habitaciones tiene el Hotel Miramar?": "48 habitaciones",
-    }
-
-    def right() -> int:
-        found = 0
-        for question, evidence in asked.items():
-            answer = p.answer(question).answer
-            quoted = [c.quote for c in answer.citations]
-            found += not answer.abstained and any(evidence in q for q in quoted)
-        return found
-
-    assert p.index.context_vectors is not None
-    with_headings = right()
-    p.index.context_vectors = None
-    without = right()
-    assert with_headings >= 5 and with_headings >= without + 2
