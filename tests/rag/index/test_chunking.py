@@ -8,6 +8,7 @@ import pytest
 from rag.index import chunking, corpus
 from rag.index.chunking import count_tokens, pack, split
 from rag.text.segment import segments
+from rag.types import SourceDocument
 from tests.conftest import SEEDS
 
 
@@ -86,13 +87,17 @@ def test_split_rejects_bad_budget(corpus_dir: Path) -> None:
         chunking.split(doc, max_tokens=10, overlap_tokens=10)
 
 
+def written(folder: Path, name: str, text: str) -> SourceDocument:
+    """``text`` written as ``folder/name`` and read as the indexer reads a file."""
+    (folder / name).write_text(text, encoding="utf-8")
+    return corpus.read_document(folder / name, name)
+
+
 def test_a_long_table_row_is_never_cut(tmp_path: Path) -> None:
     """A row cut in pieces would lose its header: rows, headings and code stay whole."""
     cells = " | ".join(f"cell number {i}, with words" for i in range(60))
     text = f"| Plan | Notes |\n| --- | --- |\n| Family | {cells} |\n"
-    path = tmp_path / "plans.md"
-    path.write_text(text, encoding="utf-8")
-    doc = corpus.read_document(path, "plans.md")
+    doc = written(tmp_path, "plans.md", text)
     assert count_tokens(text) > 2 * 40
     rows = [s for s in chunking.sentences_of(doc, 40) if s.kind == "table_row"]
     assert len(rows) == 1
@@ -103,9 +108,7 @@ def test_a_long_table_row_is_never_cut(tmp_path: Path) -> None:
 def test_a_long_html_sentence_is_never_cut_inside_a_tag(tmp_path: Path) -> None:
     links = ", ".join(f'see <a href="/p?a=1, b={i}">page {i}</a> here' for i in range(40))
     text = f"<html><body><p>The guide lists pages: {links}.</p></body></html>\n"
-    path = tmp_path / "guide.html"
-    path.write_text(text, encoding="utf-8")
-    doc = corpus.read_document(path, "guide.html")
+    doc = written(tmp_path, "guide.html", text)
     pieces = chunking.sentences_of(doc, 40)
     assert len(pieces) > 1  # the sentence was cut
     tags = [(m.start(), m.end()) for m in re.finditer(r"<[^>]*>", text)]
