@@ -40,7 +40,7 @@ from rag.index.layout import (
 )
 from rag.index.lexical import LexicalIndex
 from rag.index.store import VectorSearch, VectorStore
-from rag.types import Passage
+from rag.types import Passage, Sentence
 
 __all__ = [
     "DocumentEntry",
@@ -92,6 +92,18 @@ class LoadedIndex:
     def languages(self) -> frozenset[str]:
         """The languages of the indexed documents (``und`` left out), made once."""
         return frozenset(d["lang"] for d in self.manifest["documents"].values()) - {"und"}
+
+    @cached_property
+    def sentences_by_document(self) -> dict[str, list[Sentence]]:
+        """Each document's sentences in order, each once (its passages overlap), made
+        once per loaded index: what the answerer reads a sentence's context from and
+        the scorer its previous sentence."""
+        by_doc: dict[str, dict[int, Sentence]] = {}
+        for passage in self.passages.values():
+            found = by_doc.setdefault(passage.doc_id, {})
+            for s in passage.sentences:
+                found.setdefault(s.start, s)
+        return {d: [found[k] for k in sorted(found)] for d, found in by_doc.items()}
 
     def document(self, doc_id: str) -> DocumentEntry:
         """The manifest's entry of an indexed document (title, lang, ...)."""

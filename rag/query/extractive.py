@@ -104,20 +104,12 @@ class ExtractiveAnswerer:
         self.types: AnswerTypes | None = load_answer_types(index.embedding_model)
         """The answer-type classifier fitted for the index's embedding model (None for
         another model: then no type is preferred)."""
-        self._documents: dict[str, list[Sentence]] | None = None
         self._context: dict[tuple[str, int], Context] = {}
         self._statements: dict[int, Statements] = {}
 
     def document_sentences(self, doc_id: str) -> list[Sentence]:
-        """The sentences of a document in order (from its passages, each once)."""
-        if self._documents is None:
-            by_doc: dict[str, dict[int, Sentence]] = {}
-            for passage in self.index.passages.values():
-                found = by_doc.setdefault(passage.doc_id, {})
-                for s in passage.sentences:
-                    found.setdefault(s.start, s)
-            self._documents = {d: [found[k] for k in sorted(found)] for d, found in by_doc.items()}
-        return self._documents.get(doc_id, [])
+        """The sentences of a document in order (``LoadedIndex.sentences_by_document``)."""
+        return self.index.sentences_by_document.get(doc_id, [])
 
     def context(self, doc_id: str, start: int) -> Context:
         """What a sentence (of ``doc_id``, at ``start``) may refer back to: its

@@ -345,19 +345,17 @@ def sentence_features(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _previous_sentences(index: LoadedIndex) -> tuple[dict[int, int], dict[int, str]]:
     """The row of each sentence's previous sentence in its file (rows of the index's
-    sentence vectors), and each row's content."""
-    spans: dict[str, list[tuple[int, int]]] = {}
+    sentence vectors), and each row's content (from ``LoadedIndex.sentences_by_document``)."""
     content: dict[int, str] = {}
-    for passage in index.passages.values():
-        for s in passage.sentences:
-            row = index.sentence_rows.get((passage.doc_id, s.start, s.end))
-            if row is not None and row not in content:
-                content[row] = s.content
-                spans.setdefault(passage.doc_id, []).append((s.start, row))
     previous: dict[int, int] = {}
-    for found in spans.values():
-        found.sort()
-        for (_, before), (_, row) in pairwise(found):
+    for doc_id, found in index.sentences_by_document.items():
+        rows = []
+        for s in found:
+            row = index.sentence_rows.get((doc_id, s.start, s.end))
+            if row is not None:
+                content[row] = s.content
+                rows.append(row)
+        for before, row in pairwise(rows):
             previous[row] = before
     return previous, content
 
