@@ -798,10 +798,8 @@ def markdown(rows: list[dict[str, Any]], columns: list[str] | None = None) -> st
 
 
 def fit_all(pairs: tuple[str, ...], small_too: bool) -> None:
-    from rag.index.embedding import load_embedding as _load
-
     s = settings()
-    model = model_id(_load(s.embedding))
+    model = model_id(load_embedding(s.embedding))
     data = load(pairs, "full")
     if data is None:
         raise SystemExit(f"no rows of {', '.join(pairs)} under {VAR / 'rows'}: run --stage rows")
